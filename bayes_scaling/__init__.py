@@ -1,0 +1,40 @@
+"""Bayesian scaling laws of language-model downstream metrics.
+
+Fit the laws of Krajewski et al. (2025) with NUTS, predict accuracy of larger
+runs with credible intervals, and plot uncertainty bands.
+"""
+
+__version__ = "0.1.0"
+
+import numpyro
+
+# Scaling-law fits span many decades of compute and evaluate exp(exp(.)) on the
+# way back to accuracy; float32 loses the tails. Every fit runs in float64.
+numpyro.enable_x64()
+
+from bayes_scaling.datasets import DATASETS, load_dataset, read_table  # noqa: E402
+from bayes_scaling.diagnostics import Diagnostics, diagnose  # noqa: E402
+from bayes_scaling.inference import SamplerSettings, fit  # noqa: E402
+from bayes_scaling.laws import available_laws, get_law  # noqa: E402
+from bayes_scaling.errors import BayesScalingError, DataError, SpecError  # noqa: E402
+from bayes_scaling.schema import CHANCE, normalise_table  # noqa: E402
+from bayes_scaling.selection import ScalingData, select  # noqa: E402
+
+__all__ = [
+    "BayesScalingError",
+    "CHANCE",
+    "DATASETS",
+    "DataError",
+    "Diagnostics",
+    "SamplerSettings",
+    "SpecError",
+    "ScalingData",
+    "available_laws",
+    "diagnose",
+    "fit",
+    "get_law",
+    "load_dataset",
+    "normalise_table",
+    "read_table",
+    "select",
+]

@@ -1,0 +1,139 @@
+"""Sampler diagnostics that travel with every fit: R-hat, ESS, divergences, E-BFMI.
+
+Thresholds follow Vehtari et al. (2021), "Rank-normalization, folding, and
+localization": R-hat below 1.01 and bulk and tail ESS of at least 100 per chain
+(400 for four chains).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import arviz_stats
+import numpy as np
+import pandas as pd
+
+RHAT_MAX = 1.01
+ESS_MIN = 400
+BFMI_MIN = 0.3
+
+
+@dataclass(frozen=True)
+class Diagnostics:
+    """Convergence diagnostics of one fit.
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        One row per parameter: ``rhat``, ``ess_bulk``, ``ess_tail``.
+    n_divergent, n_draws : int
+        Divergent transitions after warm-up, and all post-warm-up draws.
+    min_bfmi : float
+        Lowest E-BFMI over chains.
+    """
+
+    table: pd.DataFrame
+    n_divergent: int
+    n_draws: int
+    min_bfmi: float
+
+    @property
+    def max_rhat(self) -> float:
+        return float(self.table["rhat"].max())
+
+    @property
+    def min_ess_bulk(self) -> float:
+        return float(self.table["ess_bulk"].min())
+
+    @property
+    def min_ess_tail(self) -> float:
+        return float(self.table["ess_tail"].min())
+
+    @property
+    def divergent_fraction(self) -> float:
+        return self.n_divergent / self.n_draws if self.n_draws else 0.0
+
+    def problems(self) -> list[str]:
+        """Human-readable statements of every threshold that is not met."""
+        found = []
+        if not self.max_rhat <= RHAT_MAX:
+            found.append(f"R-hat {self.max_rhat:.3f} > {RHAT_MAX} ({self.table['rhat'].idxmax()})")
+        if not self.min_ess_bulk >= ESS_MIN:
+            found.append(f"bulk ESS {self.min_ess_bulk:.0f} < {ESS_MIN} ({self.table['ess_bulk'].idxmin()})")
+        if not self.min_ess_tail >= ESS_MIN:
+            found.append(f"tail ESS {self.min_ess_tail:.0f} < {ESS_MIN} ({self.table['ess_tail'].idxmin()})")
+        if self.n_divergent:
+            found.append(f"{self.n_divergent} divergent transitions")
+        if not self.min_bfmi >= BFMI_MIN:
+            found.append(f"E-BFMI {self.min_bfmi:.2f} < {BFMI_MIN}")
+        return found
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems()
+
+    def __str__(self) -> str:
+        text = (
+            f"R-hat max {self.max_rhat:.3f}, ESS bulk min {self.min_ess_bulk:.0f}, "
+            f"tail min {self.min_ess_tail:.0f}, divergences {self.n_divergent}/{self.n_draws} "
+            f"({100 * self.divergent_fraction:.1f}%), E-BFMI min {self.min_bfmi:.2f}"
+        )
+        problems = self.problems()
+        return text + (" -- WARNING: " + "; ".join(problems) if problems else "")
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "max_rhat": self.max_rhat,
+                "min_ess_bulk": self.min_ess_bulk,
+                "min_ess_tail": self.min_ess_tail,
+                "n_divergent": self.n_divergent,
+                "n_draws": self.n_draws,
+                "min_bfmi": self.min_bfmi,
+                "problems": self.problems(),
+            }
+        )
+
+
+def _per_parameter(values) -> dict[str, float]:
+    """Flatten an ArviZ result (Dataset or DataTree) to {parameter[index]: value}."""
+    dataset = values.to_dataset() if hasattr(values, "to_dataset") else values
+    out = {}
+    for name, array in dataset.data_vars.items():
+        flat = np.atleast_1d(np.asarray(array)).ravel()
+        if flat.size == 1:
+            out[name] = float(flat[0])
+        else:
+            out.update({f"{name}[{i}]": float(v) for i, v in enumerate(flat)})
+    return out
+
+
+def diagnose(idata, var_names: list[str] | None = None) -> Diagnostics:
+    """Compute R-hat, bulk and tail ESS, divergences and E-BFMI of a fit.
+
+    Parameters
+    ----------
+    idata : xarray.DataTree
+        A fit from :func:`bayes_scaling.fit`.
+    var_names : list of str, optional
+        Parameters to check; default every variable in the posterior.
+    """
+    posterior = idata["posterior"]
+    names = var_names or list(posterior.data_vars)
+    table = pd.DataFrame(
+        {
+            "rhat": _per_parameter(arviz_stats.rhat(idata, var_names=names)),
+            "ess_bulk": _per_parameter(arviz_stats.ess(idata, var_names=names, method="bulk")),
+            "ess_tail": _per_parameter(arviz_stats.ess(idata, var_names=names, method="tail")),
+        }
+    )
+    stats = idata["sample_stats"]
+    diverging = np.asarray(stats["diverging"]) if "diverging" in stats else np.zeros(1, bool)
+    bfmi = np.asarray(arviz_stats.bfmi(idata)["energy"]) if "energy" in stats else np.array([np.nan])
+    return Diagnostics(
+        table=table,
+        n_divergent=int(diverging.sum()),
+        n_draws=int(diverging.size),
+        min_bfmi=float(np.min(bfmi)),
+    )

@@ -1,0 +1,201 @@
+"""Fitting a law with NUTS and returning an ArviZ DataTree.
+
+Defaults live in :class:`SamplerSettings`. The DataTree carries the posterior,
+sample stats, pointwise log likelihood, observed and constant data, the
+held-out points, and attributes that say which law, priors, sampler settings
+and data produced it.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import asdict, dataclass
+from collections.abc import Mapping
+
+import jax
+import numpy as np
+import xarray as xr
+from arviz_base import from_numpyro
+from numpyro.infer import MCMC, NUTS
+
+from bayes_scaling import __version__
+from bayes_scaling.diagnostics import diagnose
+from bayes_scaling.laws import get_law, law_inputs
+from bayes_scaling.model import scaling_model
+from bayes_scaling.errors import DataError, SpecError
+from bayes_scaling.selection import ScalingData
+
+
+@dataclass(frozen=True)
+class SamplerSettings:
+    """NUTS settings, with NumPyro's own names.
+
+    ``chain_method=None`` picks ``"parallel"`` when there is one device per
+    chain (several CPU devices or GPUs) and ``"vectorized"`` otherwise: on one
+    device, vectorising chains in one program costs far less than running them
+    one after another.
+    """
+
+    num_warmup: int = 1000
+    num_samples: int = 1000
+    num_chains: int = 4
+    chain_method: str | None = None
+    target_accept_prob: float = 0.9
+    seed: int = 0
+
+    def resolved_chain_method(self) -> str:
+        if self.chain_method is not None:
+            if self.chain_method not in ("parallel", "vectorized", "sequential"):
+                raise SpecError(
+                    f"option chain_method must be parallel, vectorized or sequential, got {self.chain_method!r}"
+                )
+            return self.chain_method
+        return "parallel" if jax.local_device_count() >= self.num_chains > 1 else "vectorized"
+
+
+def prepare(data: ScalingData, law):
+    """Exclude points the law's scale cannot represent; return data, inputs and y."""
+    law = get_law(law)
+    forward = law.transform.forward
+    y_fit = forward(data.fitted["value"], data.fitted["chance"])
+    y_held = forward(data.held_out["value"], data.held_out["chance"])
+    data = data.exclude(~np.isfinite(y_fit), ~np.isfinite(y_held), f"outside_{law.scale}")
+    if len(data.fitted) < law.min_points:
+        raise DataError(
+            f"{data.summary()}: {len(data.fitted)} usable points, but {law.name} needs at least {law.min_points}"
+        )
+    y = forward(data.fitted["value"], data.fitted["chance"])
+    return data, law_inputs(law, data.fitted), np.asarray(y, dtype=float)
+
+
+def fit(
+    data: ScalingData,
+    form: str = "power_law",
+    priors: Mapping | None = None,
+    *,
+    num_warmup: int = SamplerSettings.num_warmup,
+    num_samples: int = SamplerSettings.num_samples,
+    num_chains: int = SamplerSettings.num_chains,
+    chain_method: str | None = None,
+    target_accept_prob: float = SamplerSettings.target_accept_prob,
+    seed: int = 0,
+    progress_bar: bool | None = None,
+    quiet: bool = False,
+):
+    """Fit a scaling law to one benchmark's points with NUTS.
+
+    Parameters
+    ----------
+    data : ScalingData
+        From :func:`bayes_scaling.select`.
+    form : str
+        A registered law (see :func:`bayes_scaling.laws.available_laws`).
+    priors : mapping, optional
+        ``{parameter: numpyro Distribution}`` overriding the law's defaults.
+    num_warmup, num_samples, num_chains, chain_method, target_accept_prob
+        As in :class:`numpyro.infer.MCMC` and :class:`numpyro.infer.NUTS`.
+    seed : int
+        Seed of the sampler's PRNG key; the same seed gives the same draws.
+    progress_bar : bool, optional
+        Default: on when standard error is a terminal and ``quiet`` is False.
+    quiet : bool
+        Do not print the data summary and diagnostics to standard error.
+
+    Returns
+    -------
+    xarray.DataTree
+        Groups ``posterior``, ``sample_stats``, ``log_likelihood``,
+        ``observed_data``, ``constant_data`` and ``held_out_data``; attributes
+        ``law``, ``formula``, ``scale``, ``priors``, ``sampler``, ``data``,
+        ``excluded``, ``diagnostics`` and ``bayes_scaling_version``.
+
+    Examples
+    --------
+    >>> from bayes_scaling import load_dataset, select, fit
+    >>> table = load_dataset("krajewski2025_dclm")
+    >>> data = select(table, "arc_easy", tpr=20, max_compute=1e21)
+    >>> idata = fit(data, num_samples=500, quiet=True)  # doctest: +SKIP
+    """
+    law = get_law(form)
+    prior_set = law.priors(priors)
+    settings = SamplerSettings(num_warmup, num_samples, num_chains, chain_method, target_accept_prob, seed)
+    data, inputs, y = prepare(data, law)
+    if progress_bar is None:
+        progress_bar = (not quiet) and sys.stderr.isatty()
+    if not quiet:
+        print(f"fitting {law.name} to {data.summary()}", file=sys.stderr)
+
+    mcmc = MCMC(
+        NUTS(scaling_model, target_accept_prob=target_accept_prob),
+        num_warmup=num_warmup,
+        num_samples=num_samples,
+        num_chains=num_chains,
+        chain_method=settings.resolved_chain_method(),
+        progress_bar=progress_bar,
+    )
+    mcmc.run(jax.random.key(seed), law, prior_set, inputs, y=y, extra_fields=("diverging", "energy"))
+    idata = _to_datatree(mcmc, law, prior_set, settings, data, inputs)
+    diagnostics = diagnose(idata)
+    idata.attrs["diagnostics"] = diagnostics.to_json()
+    if not quiet:
+        print(f"  diagnostics: {diagnostics}", file=sys.stderr)
+    return idata
+
+
+def _to_datatree(mcmc, law, priors, settings, data: ScalingData, inputs):
+    fitted = data.fitted
+    run_ids = np.asarray(fitted["run_id"].tolist(), dtype=str)
+    constant = {name: values for name, values in inputs.items()}
+    constant.update(
+        flops=fitted["flops"].to_numpy(float),
+        params=fitted["params"].to_numpy(float),
+        tokens=fitted["tokens"].to_numpy(float),
+        k=fitted["k"].to_numpy(float),
+        value=fitted["value"].to_numpy(float),
+        chance=fitted["chance"].to_numpy(float),
+        run_id=run_ids,
+    )
+    idata = from_numpyro(
+        mcmc,
+        log_likelihood=True,
+        constant_data=constant,
+        dims={"y": ["point"], **{name: ["point"] for name in constant}},
+    )
+    held = data.held_out
+    idata["held_out_data"] = xr.Dataset(
+        {
+            column: (
+                "held_out_point",
+                np.asarray(held[column].tolist(), dtype=str) if column == "run_id" else held[column].to_numpy(float),
+            )
+            for column in ["run_id", "flops", "params", "tokens", "k", "value", "chance"]
+        }
+    )
+    idata.attrs.update(
+        law=law.name,
+        formula=law.formula,
+        scale=law.scale,
+        priors=json.dumps({name: repr_prior(prior) for name, prior in priors.items()}),
+        sampler=json.dumps(asdict(settings) | {"chain_method": settings.resolved_chain_method()}),
+        data=json.dumps(data.description),
+        excluded=json.dumps(data.excluded["reason"].value_counts().to_dict() if len(data.excluded) else {}),
+        data_summary=data.summary(),
+        bayes_scaling_version=__version__,
+    )
+    return idata
+
+
+def repr_prior(prior) -> str:
+    """A distribution as ``Name(arg=value, ...)``, for attributes and reports."""
+    args = []
+    for name in prior.arg_constraints:
+        value = getattr(prior, name, None)
+        if value is not None:
+            args.append(f"{name}={np.asarray(value).tolist():g}" if np.ndim(value) == 0 else f"{name}={np.asarray(value).tolist()}")
+    return f"{type(prior).__name__}({', '.join(args)})"
+
+
+def read_attrs(idata, key: str):
+    """A JSON attribute of a fit, decoded."""
+    return json.loads(idata.attrs[key])

@@ -1,0 +1,24 @@
+"""The registry of scaling laws. Importing this package registers every form."""
+
+from bayes_scaling.laws import power_law  # noqa: F401  (registers the law)
+from bayes_scaling.laws.base import (
+    REFERENCE,
+    Law,
+    available_laws,
+    get_law,
+    law_inputs,
+    noise_priors,
+    register,
+    rescale,
+)
+
+__all__ = [
+    "REFERENCE",
+    "Law",
+    "available_laws",
+    "get_law",
+    "law_inputs",
+    "noise_priors",
+    "register",
+    "rescale",
+]

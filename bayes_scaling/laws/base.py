@@ -1,0 +1,142 @@
+"""What every scaling law provides, and the rescaled inputs they all share.
+
+A law is a small class: a name, its formula, the inputs it needs, a pure
+``jax.numpy`` mean function on the likelihood scale, and default priors. The
+NumPyro model is built once from these pieces in :mod:`bayes_scaling.model`.
+
+Inputs reach the mean function rescaled, so that priors do not depend on units:
+
+=============== ==================================
+key             value
+=============== ==================================
+``log_compute`` ``log(C / 1e21)``, C in FLOPs
+``log_params``  ``log(N / 1e9)``
+``log_tokens``  ``log(D / 2e10)``
+``log_k``       ``log(k)``
+=============== ==================================
+
+All logarithms are natural.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import ClassVar
+
+import numpy as np
+import numpyro.distributions as dist
+
+from bayes_scaling import transforms
+from bayes_scaling.errors import DataError, SpecError
+
+#: Reference values of the rescaled inputs (see the module docstring).
+REFERENCE = {"compute": 1e21, "params": 1e9, "tokens": 2e10, "k": 1.0}
+#: Table column that carries each input.
+INPUT_COLUMNS = {"compute": "flops", "params": "params", "tokens": "tokens", "k": "k"}
+
+
+def rescale(name: str, values) -> np.ndarray:
+    """Natural log of ``values / REFERENCE[name]``."""
+    return np.log(np.asarray(values, dtype=float) / REFERENCE[name])
+
+
+def law_inputs(law: "Law", frame) -> dict[str, np.ndarray]:
+    """The rescaled inputs ``law`` needs, read from a tidy table."""
+    out = {}
+    for name in law.inputs:
+        column = INPUT_COLUMNS[name]
+        values = np.asarray(frame[column], dtype=float)
+        if np.any(~np.isfinite(values)):
+            raise DataError(f"law {law.name!r} needs column {column!r} on every row it fits")
+        out[f"log_{name}"] = rescale(name, values)
+    return out
+
+
+def noise_priors() -> dict[str, dist.Distribution]:
+    """Default priors of the Student-t likelihood shared by every law.
+
+    ``sigma ~ HalfNormal(0.5)``: the residual scale on the likelihood scale;
+    observed benchmark noise of about one point of accuracy is 0.02-0.1 on
+    ``log(-log Q)``, so 0.5 is wide.
+
+    ``nu ~ Gamma(2, 0.1)``: degrees of freedom, the prior of Juarez and Steel
+    (2010) recommended by the Stan prior-choice notes; mean 20, with mass on
+    heavy tails (nu < 5) when outliers need them.
+    """
+    return {"sigma": dist.HalfNormal(0.5), "nu": dist.Gamma(2.0, 0.1)}
+
+
+class Law:
+    """Base class of a scaling law.
+
+    Subclasses set the class attributes and implement :meth:`mean`.
+    """
+
+    #: Registry name, e.g. ``"power_law"``.
+    name: ClassVar[str]
+    #: The law in the paper's notation, one line.
+    formula: ClassVar[str]
+    #: Inputs among ``compute``, ``params``, ``tokens``, ``k``.
+    inputs: ClassVar[tuple[str, ...]] = ("compute",)
+    #: Likelihood scale, a key of :data:`bayes_scaling.transforms.SCALES`.
+    scale: ClassVar[str] = "log_neg_log_q"
+    #: Parameters in the order :meth:`mean` documents them.
+    parameters: ClassVar[tuple[str, ...]]
+
+    def default_priors(self) -> dict[str, dist.Distribution]:
+        """Priors of the mean function's parameters."""
+        raise NotImplementedError
+
+    def mean(self, theta: Mapping, inputs: Mapping):
+        """Mean of the response on the likelihood scale (pure ``jax.numpy``)."""
+        raise NotImplementedError
+
+    # ----------------------------------------------------------------- helpers
+    @property
+    def transform(self) -> transforms.Scale:
+        return transforms.SCALES[self.scale]
+
+    @property
+    def min_points(self) -> int:
+        """Fewest usable points: one more than the mean function's parameters."""
+        return len(self.parameters) + 1
+
+    def priors(self, overrides: Mapping[str, dist.Distribution] | None = None) -> dict:
+        """Default priors of the mean and the noise, with ``overrides`` by name."""
+        priors = {**self.default_priors(), **noise_priors()}
+        for key, prior in dict(overrides or {}).items():
+            if key not in priors:
+                raise SpecError(
+                    f"option priors: law {self.name!r} has no parameter {key!r}; its parameters are {', '.join(priors)}"
+                )
+            if not isinstance(prior, dist.Distribution):
+                raise SpecError(f"option priors: prior for {key!r} must be a numpyro Distribution, got {type(prior).__name__}")
+            priors[key] = prior
+        return priors
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+_REGISTRY: dict[str, type[Law]] = {}
+
+
+def register(cls: type[Law]) -> type[Law]:
+    """Class decorator adding a law to the registry under ``cls.name``."""
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def get_law(name: str | Law) -> Law:
+    """The law registered as ``name``; a clear error lists the known names."""
+    if isinstance(name, Law):
+        return name
+    if name not in _REGISTRY:
+        raise SpecError(f"option form: unknown form {name!r}; known forms: {', '.join(sorted(_REGISTRY))}")
+    return _REGISTRY[name]()
+
+
+def available_laws() -> dict[str, Law]:
+    """Every registered law by name."""
+    return {name: cls() for name, cls in sorted(_REGISTRY.items())}
+

@@ -1,0 +1,153 @@
+"""Predicted accuracy with credible intervals, from the posterior of a fit.
+
+Two bands answer two questions:
+
+- the band of the **mean curve**: where the law itself lies, given the data;
+- the **predictive** band for a new run: the mean curve plus the Student-t
+  noise of one more run, ``y_new ~ StudentT(nu, mean, sigma)``.
+
+Both are computed on the likelihood scale for every posterior draw and mapped
+back to raw accuracy, ``acc = chance + (1 - chance) Q``. Quantiles commute with
+that monotone map, so the bands are equal-tailed in accuracy too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import jax
+import numpy as np
+import pandas as pd
+
+from bayes_scaling.errors import SpecError
+from bayes_scaling.laws import get_law, rescale
+
+#: Default credible-interval probabilities.
+PROBS = (0.5, 0.9)
+
+
+def posterior_draws(idata) -> dict[str, np.ndarray]:
+    """Every posterior variable with chains and draws flattened to one axis."""
+    posterior = idata["posterior"]
+    return {
+        name: np.asarray(array).reshape(-1, *array.shape[2:])
+        for name, array in posterior.data_vars.items()
+    }
+
+
+def fitted_compute_range(idata) -> tuple[float, float]:
+    flops = np.asarray(idata["constant_data"]["flops"])
+    return float(flops.min()), float(flops.max())
+
+
+def _chance(idata) -> float:
+    chance = np.unique(np.asarray(idata["constant_data"]["chance"]))
+    # One fit is one benchmark, so one chance level; kept general for safety.
+    return float(chance[0])
+
+
+def predict(
+    idata,
+    compute: Sequence[float] | None = None,
+    *,
+    params: Sequence[float] | None = None,
+    tokens: Sequence[float] | None = None,
+    k: Sequence[float] | None = None,
+    prob: Sequence[float] = PROBS,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Predict accuracy at new inputs with credible intervals.
+
+    Parameters
+    ----------
+    idata : xarray.DataTree
+        A fit from :func:`bayes_scaling.fit`.
+    compute, params, tokens, k : array-like
+        The inputs the law needs (compute for the direct laws).
+    prob : sequence of float
+        Probabilities of the equal-tailed intervals, each in (0, 1).
+    seed : int
+        Seed of the predictive noise draws.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per input: the inputs; ``median``, ``lower_P``, ``upper_P`` of
+        the mean curve; ``predictive_median``, ``predictive_lower_P``,
+        ``predictive_upper_P`` for a new run (P in percent); ``region``
+        (``interpolation`` or ``extrapolation``) and ``decades_beyond``, how many
+        decades of compute past the largest fitted run (0 inside the range).
+    """
+    law = get_law(idata.attrs["law"])
+    given = {"compute": compute, "params": params, "tokens": tokens, "k": k}
+    missing = [name for name in law.inputs if given[name] is None]
+    if missing:
+        raise SpecError(f"law {law.name!r} needs {', '.join(missing)} to predict")
+    columns = {name: np.atleast_1d(np.asarray(given[name], dtype=float)) for name in law.inputs}
+    lengths = {len(v) for v in columns.values()}
+    if len(lengths) != 1:
+        raise SpecError(f"inputs {', '.join(columns)} must have the same length")
+    for name, values in columns.items():
+        if np.any(~np.isfinite(values)) or np.any(values <= 0):
+            raise SpecError(f"option {name}: values must be positive and finite")
+    for p in prob:
+        if not 0 < p < 1:
+            raise SpecError(f"option prob: {p} is not in (0, 1)")
+    if "compute" in columns:
+        compute = columns["compute"]
+    else:
+        # Laws in (N, D) place their predictions on the compute axis at C = 6 N D.
+        compute = 6.0 * columns["params"] * columns["tokens"]
+
+    inputs = {f"log_{name}": rescale(name, values) for name, values in columns.items()}
+    draws = posterior_draws(idata)
+    theta = {name: draws[name] for name in law.parameters}
+    mean = np.asarray(jax.vmap(lambda t: law.mean(t, inputs))(theta))  # (draws, points)
+    rng = np.random.default_rng(seed)
+    noise = rng.standard_t(draws["nu"][:, None], size=mean.shape) * draws["sigma"][:, None]
+    chance = _chance(idata)
+    inverse = law.transform.inverse
+    curve = np.asarray(inverse(mean, chance))
+    new_run = np.asarray(inverse(mean + noise, chance))
+
+    out = pd.DataFrame({name: values for name, values in columns.items()})
+    if "compute" not in out:
+        out["compute"] = compute
+    out["median"] = np.median(curve, axis=0)
+    for p in prob:
+        tag = f"{100 * p:g}"
+        out[f"lower_{tag}"], out[f"upper_{tag}"] = np.quantile(curve, [(1 - p) / 2, (1 + p) / 2], axis=0)
+    out["predictive_median"] = np.median(new_run, axis=0)
+    for p in prob:
+        tag = f"{100 * p:g}"
+        out[f"predictive_lower_{tag}"], out[f"predictive_upper_{tag}"] = np.quantile(
+            new_run, [(1 - p) / 2, (1 + p) / 2], axis=0
+        )
+    _, largest = fitted_compute_range(idata)
+    beyond = np.log10(compute / largest)
+    out["region"] = np.where(beyond > 0, "extrapolation", "interpolation")
+    out["decades_beyond"] = np.clip(beyond, 0, None)
+    return out
+
+
+def predict_held_out(idata, prob: Sequence[float] = PROBS, seed: int = 0) -> pd.DataFrame:
+    """Predict every held-out run of a fit and say whether it falls inside each interval.
+
+    Returns the columns of :func:`predict` plus ``run_id``, ``observed`` and,
+    per probability, ``inside_P`` (observed inside the predictive interval).
+    """
+    held = idata["held_out_data"]
+    if held.sizes.get("held_out_point", 0) == 0:
+        return pd.DataFrame()
+    law = get_law(idata.attrs["law"])
+    names = {"compute": "flops", "params": "params", "tokens": "tokens", "k": "k"}
+    inputs = {name: np.asarray(held[names[name]]) for name in law.inputs}
+    table = predict(idata, prob=prob, seed=seed, **inputs)
+    table.insert(0, "run_id", np.asarray(held["run_id"]).astype(str))
+    table["observed"] = np.asarray(held["value"])
+    for p in prob:
+        tag = f"{100 * p:g}"
+        table[f"inside_{tag}"] = (table["observed"] >= table[f"predictive_lower_{tag}"]) & (
+            table["observed"] <= table[f"predictive_upper_{tag}"]
+        )
+    return table
