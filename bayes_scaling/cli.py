@@ -1,0 +1,208 @@
+"""The ``bayes-scaling`` command line.
+
+Bad input prints one line on standard error and exits with status 2; no
+traceback is shown for it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from bayes_scaling.errors import BayesScalingError
+
+EXIT_BAD_INPUT = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line, like every other input error."""
+
+    def error(self, message):
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message}\n")
+
+
+def _floats(text: str) -> list[float]:
+    try:
+        return [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+
+
+def _pairs(text: str) -> dict[str, str]:
+    out = {}
+    for item in filter(None, (p.strip() for p in text.split(","))):
+        key, sep, value = item.partition("=")
+        if not sep or not key or not value:
+            raise argparse.ArgumentTypeError(f"expected name=value pairs separated by commas, got {item!r}")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def _add_sampler(parser):
+    group = parser.add_argument_group("sampler")
+    group.add_argument("--num-warmup", type=int, help="warm-up iterations per chain (default 1000)")
+    group.add_argument("--num-samples", type=int, help="draws per chain (default 1000)")
+    group.add_argument("--num-chains", type=int, help="chains (default 4)")
+    group.add_argument("--seed", type=int, help="PRNG seed (default 0)")
+    group.add_argument("--quiet", action="store_true", help="no progress or diagnostics on stderr")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="bayes-scaling", description="Bayesian scaling laws of downstream metrics.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    fit = commands.add_parser("fit", help="fit a law to benchmarks of a table or a spec")
+    source = fit.add_argument_group("data")
+    source.add_argument("--spec", type=Path, help="analysis spec (TOML); other options override it")
+    source.add_argument("--dataset", help="bundled data set (see `bayes-scaling datasets`)")
+    source.add_argument("--data", type=Path, help="a CSV file in the tidy schema")
+    source.add_argument("--columns", type=_pairs, help="rename columns: their=our,... ")
+    source.add_argument("--chance", type=_pairs, help="chance levels: benchmark=0.25,...")
+    source.add_argument("--benchmark", help="benchmark(s), comma-separated")
+    source.add_argument("--metric", help="metric (default acc)")
+    source.add_argument("--group", help="keep only this group (data mixture)")
+    source.add_argument("--tpr", type=float, help="keep only this token-to-parameter ratio")
+    source.add_argument("--max-compute", type=float, help="hold out runs above this many FLOPs")
+    source.add_argument("--chance-margin", type=float, help="exclude accuracy below chance + margin (default 0.02)")
+    fit.add_argument("--form", help="law (see `bayes-scaling forms`; default power_law)")
+    fit.add_argument("--out", type=Path, default=Path("bayes_scaling_output"), help="output folder")
+    _add_sampler(fit)
+
+    predict = commands.add_parser("predict", help="predict accuracy from a saved fit")
+    predict.add_argument("fit_file", type=Path, help="a fits/<benchmark>.nc written by `fit`")
+    predict.add_argument("--compute", type=_floats, help="training FLOPs, comma-separated")
+    predict.add_argument("--params", type=_floats, help="parameter counts, for laws in N and D")
+    predict.add_argument("--tokens", type=_floats, help="token counts, for laws in N and D")
+    predict.add_argument("--k", type=_floats, help="samples per problem, for pass@k")
+    predict.add_argument("--prob", type=_floats, default=[0.5, 0.9], help="interval probabilities (default 0.5,0.9)")
+    predict.add_argument("--csv", type=Path, help="also write the table here")
+
+    demo = commands.add_parser("demo", help="the direct law on the bundled DCLM ladder, end to end")
+    demo.add_argument("--out", type=Path, default=Path("bayes_scaling_output/demo"), help="output folder")
+    _add_sampler(demo)
+
+    commands.add_parser("datasets", help="list the bundled data sets")
+    commands.add_parser("forms", help="list the scaling laws with their formulas")
+    return parser
+
+
+def _spec_from_args(args):
+    from dataclasses import replace
+
+    from bayes_scaling.specs import Spec, load_spec
+
+    overrides = {
+        "dataset": args.dataset,
+        "path": str(args.data) if args.data else None,
+        "columns": args.columns,
+        "chance": {k: _chance_value(k, v) for k, v in args.chance.items()} if args.chance else None,
+        "benchmarks": tuple(b.strip() for b in args.benchmark.split(",") if b.strip()) if args.benchmark else None,
+        "metric": args.metric,
+        "group": args.group,
+        "tpr": args.tpr,
+        "max_compute": args.max_compute,
+        "chance_margin": args.chance_margin,
+        "form": args.form,
+        **_sampler_overrides(args),
+    }
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    if args.spec is not None:
+        spec = load_spec(args.spec)
+        if "dataset" in overrides or "path" in overrides:
+            spec = replace(spec, dataset=None, path=None)
+        return replace(spec, **overrides)
+    if "benchmarks" not in overrides:
+        raise BayesScalingError("option --benchmark is required without --spec")
+    return Spec(name="cli", **overrides)
+
+
+def _chance_value(benchmark: str, text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise BayesScalingError(f"option --chance: {benchmark}={text!r} is not a number") from None
+
+
+def _sampler_overrides(args) -> dict:
+    keys = ("num_warmup", "num_samples", "num_chains", "seed")
+    return {key: getattr(args, key) for key in keys if getattr(args, key) is not None}
+
+
+def _run_and_report(spec, out: Path, quiet: bool) -> int:
+    from bayes_scaling.pipeline import format_held_out, format_summary, run_spec
+
+    start = time.perf_counter()
+    result = run_spec(spec, out, quiet=quiet)
+    print(format_held_out(result))
+    print()
+    print(format_summary(result))
+    print(f"\nwrote {len(result.files)} files to {out}/ in {time.perf_counter() - start:.1f} s")
+    if not result.fits:
+        raise BayesScalingError("no benchmark could be fitted")
+    return 0
+
+
+def _predict(args) -> int:
+    import xarray as xr
+
+    from bayes_scaling.predict import predict
+
+    if not args.fit_file.is_file():
+        raise BayesScalingError(f"no such fit file: {args.fit_file}")
+    try:
+        idata = xr.open_datatree(args.fit_file, engine="h5netcdf").load()
+    except (OSError, ValueError) as err:
+        raise BayesScalingError(f"cannot read fit file {args.fit_file}: {err}") from None
+    if "law" not in idata.attrs:
+        raise BayesScalingError(f"{args.fit_file} is not a fit written by bayes-scaling")
+    table = predict(idata, args.compute, params=args.params, tokens=args.tokens, k=args.k, prob=args.prob)
+    print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    if args.csv:
+        table.to_csv(args.csv, index=False)
+    return 0
+
+
+def _datasets() -> int:
+    from bayes_scaling.datasets import DATASETS
+
+    for name, (_, description) in DATASETS.items():
+        print(f"{name:<24} {description}")
+    return 0
+
+
+def _forms() -> int:
+    from bayes_scaling.laws import available_laws
+
+    for name, law in available_laws().items():
+        print(f"{name:<22} {law.formula}   (inputs: {', '.join(law.inputs)})")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "fit":
+            return _run_and_report(_spec_from_args(args), args.out, args.quiet)
+        if args.command == "demo":
+            from dataclasses import replace
+
+            from bayes_scaling.pipeline import DEMO_SPEC
+
+            return _run_and_report(replace(DEMO_SPEC, **_sampler_overrides(args)), args.out, args.quiet)
+        if args.command == "predict":
+            return _predict(args)
+        if args.command == "datasets":
+            return _datasets()
+        return _forms()
+    except BayesScalingError as err:
+        print(f"bayes-scaling: error: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except OSError as err:
+        print(f"bayes-scaling: error: {err.strerror or err}: {err.filename or ''}".rstrip(": "), file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,192 @@
+"""Running a spec: fit every benchmark, predict the held-out runs, write the outputs.
+
+Used by the CLI's ``fit`` and ``demo`` commands, and usable from Python.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from bayes_scaling.datasets import load_dataset, read_table
+from bayes_scaling.diagnostics import diagnose
+from bayes_scaling.errors import DataError
+from bayes_scaling.inference import fit, read_attrs
+from bayes_scaling.plotting import plot_bands, save_figure
+from bayes_scaling.predict import PROBS, predict_held_out
+from bayes_scaling.selection import select
+from bayes_scaling.specs import Spec
+
+#: The demo: the direct law on every multiple-choice benchmark of the DCLM
+#: mixture at TPR 20, fitted on runs up to 1e21 FLOPs, predicting the larger ones.
+#: ``models/dclm_power_law.toml`` is the same spec as a file.
+DEMO_SPEC = Spec(
+    name="dclm_power_law",
+    dataset="krajewski2025_dclm",
+    benchmarks=("arc_challenge", "arc_easy", "hellaswag", "piqa", "sciq", "winogrande", "mmlu"),
+    metric="acc",
+    tpr=20,
+    max_compute=1e21,
+    form="power_law",
+)
+
+
+@dataclass
+class AnalysisResult:
+    """Everything one spec produced.
+
+    Attributes
+    ----------
+    fits : dict
+        Benchmark -> DataTree of its fit.
+    skipped : dict
+        Benchmark -> the reason it could not be fitted (e.g. too few points).
+    held_out : pandas.DataFrame
+        One row per held-out run: prediction, interval, inside or not.
+    summary : pandas.DataFrame
+        One row per fitted benchmark: point counts, diagnostics, coverage.
+    files : list of Path
+        Everything written to the output folder.
+    """
+
+    spec: Spec
+    fits: dict = field(default_factory=dict)
+    skipped: dict = field(default_factory=dict)
+    held_out: pd.DataFrame = field(default_factory=pd.DataFrame)
+    summary: pd.DataFrame = field(default_factory=pd.DataFrame)
+    files: list = field(default_factory=list)
+
+
+def load_table(spec: Spec) -> pd.DataFrame:
+    if spec.dataset is not None:
+        return load_dataset(spec.dataset)
+    return read_table(spec.path, columns=spec.columns, chance=spec.chance)
+
+
+def run_spec(
+    spec: Spec,
+    out_dir: str | Path | None = None,
+    *,
+    table: pd.DataFrame | None = None,
+    prob=PROBS,
+    quiet: bool = False,
+) -> AnalysisResult:
+    """Fit the spec's law to each of its benchmarks and score the held-out runs.
+
+    Parameters
+    ----------
+    spec : Spec
+        What to fit.
+    out_dir : path, optional
+        If given: ``fits/<benchmark>.nc``, ``plots/<benchmark>.png|pdf``,
+        ``held_out.csv`` and ``summary.csv`` are written there.
+    table : pandas.DataFrame, optional
+        Use this table instead of loading the spec's data.
+    prob : sequence of float
+        Interval probabilities for the held-out table.
+    quiet : bool
+        No progress or diagnostics on standard error.
+    """
+    table = load_table(spec) if table is None else table
+    priors = spec.prior_distributions()
+    result = AnalysisResult(spec=spec)
+    out = Path(out_dir) if out_dir is not None else None
+    rows, held_tables = [], []
+    for i, benchmark in enumerate(spec.benchmarks, start=1):
+        if not quiet:
+            print(f"[{i}/{len(spec.benchmarks)}] {benchmark}", file=sys.stderr)
+        try:
+            data = select(
+                table, benchmark, spec.metric, group=spec.group, tpr=spec.tpr, k=spec.k,
+                max_compute=spec.max_compute, chance_margin=spec.chance_margin,
+                dataset=spec.dataset or spec.path,
+            )
+            idata = fit(data, spec.form, priors, quiet=quiet, **spec.sampler_options())
+        except DataError as err:
+            # A benchmark without enough usable points is reported, not fatal:
+            # the others can still be fitted.
+            result.skipped[benchmark] = str(err)
+            if not quiet:
+                print(f"  skipped: {err}", file=sys.stderr)
+            continue
+        result.fits[benchmark] = idata
+        diagnostics = diagnose(idata)
+        held = predict_held_out(idata, prob=prob, seed=spec.seed)
+        widest = f"{100 * max(prob):g}"
+        if len(held):
+            held_tables.append(held.assign(benchmark=benchmark))
+        rows.append(
+            {
+                "benchmark": benchmark,
+                "n_fitted": idata["observed_data"].sizes["point"],
+                "n_held_out": len(held),
+                "excluded": ", ".join(
+                    f"{n} {reason.replace('_', ' ')}" for reason, n in read_attrs(idata, "excluded").items()
+                ) or "none",
+                f"coverage_{widest}": held[f"inside_{widest}"].mean() if len(held) else float("nan"),
+                "max_rhat": diagnostics.max_rhat,
+                "min_ess_bulk": diagnostics.min_ess_bulk,
+                "min_ess_tail": diagnostics.min_ess_tail,
+                "n_divergent": diagnostics.n_divergent,
+            }
+        )
+        if out is not None:
+            result.files += save_figure(plot_bands(idata, prob=prob), out / "plots" / benchmark)
+            nc_path = out / "fits" / f"{benchmark}.nc"
+            nc_path.parent.mkdir(parents=True, exist_ok=True)
+            idata.to_netcdf(nc_path, engine="h5netcdf")
+            result.files.append(nc_path)
+    result.summary = pd.DataFrame(rows)
+    if held_tables:
+        held = pd.concat(held_tables, ignore_index=True)
+        result.held_out = held[["benchmark", *[c for c in held.columns if c != "benchmark"]]]
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        for name, frame in (("held_out.csv", result.held_out), ("summary.csv", result.summary)):
+            frame.to_csv(out / name, index=False)
+            result.files.append(out / name)
+    return result
+
+
+def format_held_out(result: AnalysisResult, prob: float = 0.9) -> str:
+    """The held-out table as text: benchmark, compute, observed, median, interval, inside."""
+    tag = f"{100 * prob:g}"
+    if result.held_out.empty:
+        return "no held-out runs"
+    held = result.held_out
+    lines = [f"{'benchmark':<14} {'compute':>9} {'observed':>8} {'median':>7} {tag + '% interval':>17} inside"]
+    for row in held.itertuples(index=False):
+        row = row._asdict()
+        lines.append(
+            f"{row['benchmark']:<14} {row['compute']:9.2e} {row['observed']:8.3f} {row['median']:7.3f} "
+            f"[{row[f'predictive_lower_{tag}']:.3f}, {row[f'predictive_upper_{tag}']:.3f}]  "
+            f"{'yes' if row[f'inside_{tag}'] else 'no'}"
+        )
+    return "\n".join(lines)
+
+
+def format_summary(result: AnalysisResult, prob: float = 0.9) -> str:
+    """Per benchmark: points, coverage of held-out runs, diagnostics; and skipped ones."""
+    tag = f"{100 * prob:g}"
+    lines = [
+        f"{'benchmark':<14} {'fitted':>6} {'held out':>8} {'inside ' + tag + '%':>10} "
+        f"{'R-hat':>6} {'ESS bulk':>8} {'ESS tail':>8} {'diverg.':>7}  excluded"
+    ]
+    for row in result.summary.to_dict("records"):
+        lines.append(
+            f"{row['benchmark']:<14} {row['n_fitted']:>6} {row['n_held_out']:>8} "
+            f"{row[f'coverage_{tag}']:>10.0%} {row['max_rhat']:>6.3f} {row['min_ess_bulk']:>8.0f} "
+            f"{row['min_ess_tail']:>8.0f} {row['n_divergent']:>7}  {row['excluded']}"
+        )
+    if not result.held_out.empty:
+        inside = result.held_out[f"inside_{tag}"]
+        lines.append(
+            f"all benchmarks: {int(inside.sum())} of {len(inside)} held-out runs inside their {tag}% "
+            f"predictive interval ({inside.mean():.0%})"
+        )
+    for benchmark, reason in result.skipped.items():
+        lines.append(f"skipped {benchmark}: {reason}")
+    return "\n".join(lines)
