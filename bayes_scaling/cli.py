@@ -20,7 +20,9 @@ class _Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line, like every other input error."""
 
     def error(self, message):
-        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message}\n")
+        command = self.prog.removeprefix("bayes-scaling").strip()
+        where = f"{command} " if command else ""
+        self.exit(EXIT_BAD_INPUT, f"bayes-scaling: error: {where}{message}\n")
 
 
 def _floats(text: str) -> list[float]:

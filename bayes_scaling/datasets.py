@@ -20,7 +20,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy.special import gammaln
 
 from bayes_scaling.errors import DataError
 from bayes_scaling.schema import normalise_table
@@ -92,21 +91,24 @@ def load_counts(name: str = "llmonkeys_pythia_math") -> pd.DataFrame:
 
 
 def unbiased_pass_at_k(n_samples, n_correct, k) -> np.ndarray:
-    """Unbiased pass@k of one problem: 1 - C(n - c, k) / C(n, k) (Chen et al. 2021).
+    """Unbiased pass@k of each problem: 1 - C(n - c, k) / C(n, k) (Chen et al. 2021).
 
-    Computed with log-gamma so that n = 10,000 and large k stay exact to rounding.
+    Evaluated as ``1 - prod_{i = n - c + 1}^{n} (1 - k / i)``, the numerically
+    stable form of the same ratio, summed in log space.
     """
-    n = np.asarray(n_samples, dtype=float)
-    c = np.asarray(n_correct, dtype=float)
-    k = np.asarray(k, dtype=float)
+    n, c, k = np.broadcast_arrays(
+        np.asarray(n_samples, dtype=int), np.asarray(n_correct, dtype=int), np.asarray(k, dtype=int)
+    )
     if np.any(k > n):
         raise DataError(f"k must not exceed the number of samples ({int(n.min())})")
-    failures = n - c
-    with np.errstate(invalid="ignore"):
-        log_ratio = (
-            gammaln(failures + 1) - gammaln(failures - k + 1) - gammaln(n + 1) + gammaln(n - k + 1)
-        )
-    return np.where(failures < k, 1.0, -np.expm1(log_ratio))
+    out = np.empty(n.shape, dtype=float)
+    for index in np.ndindex(n.shape):
+        nn, cc, kk = int(n[index]), int(c[index]), int(k[index])
+        if nn - cc < kk:
+            out[index] = 1.0
+        else:
+            out[index] = -np.expm1(np.sum(np.log1p(-kk / np.arange(nn - cc + 1, nn + 1))))
+    return out
 
 
 def pass_at_k_from_counts(counts: pd.DataFrame, k: Sequence[int]) -> pd.DataFrame:

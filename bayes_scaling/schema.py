@@ -106,6 +106,7 @@ def _fail_rows(frame: pd.DataFrame, bad: np.ndarray, column: str, what: str) -> 
         first = int(np.flatnonzero(bad)[0])
         more = int(bad.sum()) - 1
         value = frame[column].iloc[first]
+        value = value.item() if isinstance(value, np.generic) else value
         extra = f" ({more} more row{'s' if more != 1 else ''})" if more else ""
         raise DataError(f"column {column!r}, {_row_label(frame, first)}: {what}, got {value!r}{extra}")
 

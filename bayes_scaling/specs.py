@@ -37,6 +37,7 @@ from pathlib import Path
 import numpyro.distributions as dist
 
 from bayes_scaling.errors import SpecError
+from bayes_scaling.laws import get_law
 
 _SECTIONS = {
     "data": ("dataset", "path", "columns", "chance", "benchmarks", "metric", "group", "tpr", "k", "chance_margin"),
@@ -80,6 +81,8 @@ class Spec:
         for key in ("num_warmup", "num_samples", "num_chains"):
             if int(getattr(self, key)) < 1:
                 raise SpecError(f"spec {self.name!r}: sampler.{key} must be at least 1")
+        # Fail before any sampling starts: an unknown form or prior name is an error now.
+        get_law(self.form).priors(self.prior_distributions())
 
     def prior_distributions(self) -> dict[str, dist.Distribution]:
         """The ``priors`` strings parsed into numpyro distributions."""

@@ -1,0 +1,104 @@
+"""The command line end to end on a small table, and its one-line errors."""
+
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from bayes_scaling.cli import main
+
+from conftest import simulate_power_law
+
+SMALL = ["--num-warmup", "150", "--num-samples", "150", "--num-chains", "2", "--quiet"]
+
+
+def run_cli(*args):
+    """Run the CLI in a fresh process, as a user would."""
+    return subprocess.run([sys.executable, "-m", "bayes_scaling.cli", *args], capture_output=True, text=True)
+
+
+@pytest.fixture(scope="module")
+def small_csv(tmp_path_factory):
+    path = tmp_path_factory.mktemp("data") / "runs.csv"
+    table = simulate_power_law(0.1, 0.15, 0.03, n=14, seed=4, hi=1e22)
+    table.rename(columns={"flops": "FLOPs", "value": "score"}).to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture(scope="module")
+def fitted_folder(small_csv, tmp_path_factory):
+    out = tmp_path_factory.mktemp("out")
+    code = main(["fit", "--data", str(small_csv), "--columns", "FLOPs=flops,score=value", "--benchmark", "sim",
+                 "--max-compute", "2e21", "--out", str(out), *SMALL])
+    assert code == 0
+    return out
+
+
+def test_fit_writes_outputs(fitted_folder, capsys):
+    for name in ["fits/sim.nc", "plots/sim.png", "plots/sim.pdf", "held_out.csv", "summary.csv"]:
+        assert (fitted_folder / name).stat().st_size > 0, name
+    held = pd.read_csv(fitted_folder / "held_out.csv")
+    assert len(held) == 3  # points above 2e21 of 14 spread over 1e18..1e22
+    summary = pd.read_csv(fitted_folder / "summary.csv")
+    assert summary.loc[0, "n_fitted"] == 11
+
+
+def test_predict_from_saved_fit(fitted_folder, tmp_path, capsys):
+    out_csv = tmp_path / "pred.csv"
+    assert main(["predict", str(fitted_folder / "fits" / "sim.nc"), "--compute", "1e21,1e23",
+                 "--csv", str(out_csv)]) == 0
+    printed = capsys.readouterr().out
+    assert "extrapolation" in printed
+    table = pd.read_csv(out_csv)
+    assert table["compute"].tolist() == [1e21, 1e23]
+    assert (table["lower_90"] < table["median"]).all() and (table["median"] < table["upper_90"]).all()
+
+
+def test_fit_prints_table_and_diagnostics(small_csv, tmp_path):
+    result = run_cli("fit", "--data", str(small_csv), "--columns", "FLOPs=flops,score=value",
+                     "--benchmark", "sim", "--max-compute", "2e21", "--out", str(tmp_path), *SMALL[:-1])
+    assert result.returncode == 0, result.stderr
+    assert "90% interval" in result.stdout and "R-hat" in result.stdout
+    assert "held-out runs inside their 90% predictive interval" in result.stdout
+    assert "diagnostics: R-hat max" in result.stderr  # not quiet: diagnostics go to stderr
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["fit", "--dataset", "nope", "--benchmark", "x"], "unknown data set 'nope'"),
+        (["fit", "--dataset", "krajewski2025_dclm", "--benchmark", "arc_easy", "--form", "cubic"],
+         "option form: unknown form 'cubic'"),
+        (["fit", "--dataset", "krajewski2025_dclm"], "option --benchmark is required"),
+        (["fit", "--dataset", "krajewski2025_dclm", "--benchmark", "arc_easy", "--tpr", "abc"], "invalid float"),
+        (["predict", "missing.nc", "--compute", "1e22"], "no such fit file: missing.nc"),
+        (["fit", "--spec", "missing.toml"], "no such spec file: missing.toml"),
+    ],
+)
+def test_errors_are_one_line_exit_2(args, message):
+    result = run_cli(*args)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("bayes-scaling: error:") and message in lines[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_bad_table_from_cli_names_row(tmp_path):
+    path = tmp_path / "bad.csv"
+    table = simulate_power_law(0.1, 0.15, 0.03, n=5)
+    table.loc[3, "value"] = 1.7
+    table.to_csv(path, index=False)
+    result = run_cli("fit", "--data", str(path), "--benchmark", "sim")
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "bayes-scaling: error: column 'value', row 3 (run 'run003'): accuracy outside [0, 1], got 1.7"
+    )
+
+
+def test_forms_and_datasets_listed():
+    forms = run_cli("forms")
+    assert forms.returncode == 0 and "power_law" in forms.stdout and "-log Q = A C^-alpha" in forms.stdout
+    datasets = run_cli("datasets")
+    assert "krajewski2025_dclm" in datasets.stdout and "llmonkeys_pythia_math" in datasets.stdout
