@@ -22,7 +22,6 @@ from numpyro.infer import MCMC, NUTS
 from bayes_scaling import __version__
 from bayes_scaling.diagnostics import diagnose
 from bayes_scaling.laws import get_law, law_inputs
-from bayes_scaling.model import scaling_model
 from bayes_scaling.errors import DataError, SpecError
 from bayes_scaling.selection import ScalingData
 
@@ -57,16 +56,20 @@ class SamplerSettings:
 def prepare(data: ScalingData, law):
     """Exclude points the law's scale cannot represent; return data, inputs and y."""
     law = get_law(law)
-    forward = law.transform.forward
-    y_fit = forward(data.fitted["value"], data.fitted["chance"])
-    y_held = forward(data.held_out["value"], data.held_out["chance"])
-    data = data.exclude(~np.isfinite(y_fit), ~np.isfinite(y_held), f"outside_{law.scale}")
+    data = data.exclude(
+        ~_finite(law.observations(data.fitted)), ~_finite(law.observations(data.held_out)), f"outside_{law.scale}"
+    )
     if len(data.fitted) < law.min_points:
         raise DataError(
             f"{data.summary()}: {len(data.fitted)} usable points, but {law.name} needs at least {law.min_points}"
         )
-    y = forward(data.fitted["value"], data.fitted["chance"])
-    return data, law_inputs(law, data.fitted), np.asarray(y, dtype=float)
+    return data, law_inputs(law, data.fitted), law.observations(data.fitted)
+
+
+def _finite(observations) -> np.ndarray:
+    """Rows whose every observation (one array, or a dict of them) is finite."""
+    arrays = observations.values() if isinstance(observations, dict) else [observations]
+    return np.logical_and.reduce([np.isfinite(np.asarray(a, dtype=float)) for a in arrays])
 
 
 def fit(
@@ -127,14 +130,14 @@ def fit(
         print(f"fitting {law.name} to {data.summary()}", file=sys.stderr)
 
     mcmc = MCMC(
-        NUTS(scaling_model, target_accept_prob=target_accept_prob),
+        NUTS(law.model, target_accept_prob=target_accept_prob),
         num_warmup=num_warmup,
         num_samples=num_samples,
         num_chains=num_chains,
         chain_method=settings.resolved_chain_method(),
         progress_bar=progress_bar,
     )
-    mcmc.run(jax.random.key(seed), law, prior_set, inputs, y=y, extra_fields=("diverging", "energy"))
+    mcmc.run(jax.random.key(seed), prior_set, inputs, y=y, extra_fields=("diverging", "energy"))
     idata = _to_datatree(mcmc, law, prior_set, settings, data, inputs)
     diagnostics = diagnose(idata)
     idata.attrs["diagnostics"] = diagnostics.to_json()

@@ -13,10 +13,8 @@ import numpyro
 import numpyro.distributions as dist
 from numpyro import handlers
 
-from bayes_scaling.laws import Law
 
-
-def scaling_model(law: Law, priors: Mapping[str, dist.Distribution], inputs: Mapping, y=None, mask=None):
+def scaling_model(law, priors: Mapping[str, dist.Distribution], inputs: Mapping, y=None, mask=None):
     """Sample a law's parameters and its observations on the likelihood scale.
 
     Parameters

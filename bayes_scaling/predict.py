@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import jax
 import numpy as np
 import pandas as pd
 
@@ -100,15 +99,9 @@ def predict(
         compute = 6.0 * columns["params"] * columns["tokens"]
 
     inputs = {f"log_{name}": rescale(name, values) for name, values in columns.items()}
-    draws = posterior_draws(idata)
-    theta = {name: draws[name] for name in law.parameters}
-    mean = np.asarray(jax.vmap(lambda t: law.mean(t, inputs))(theta))  # (draws, points)
-    rng = np.random.default_rng(seed)
-    noise = rng.standard_t(draws["nu"][:, None], size=mean.shape) * draws["sigma"][:, None]
-    chance = _chance(idata)
-    inverse = law.transform.inverse
-    curve = np.asarray(inverse(mean, chance))
-    new_run = np.asarray(inverse(mean + noise, chance))
+    curve, new_run = law.accuracy_draws(
+        posterior_draws(idata), inputs, _chance(idata), np.random.default_rng(seed)
+    )
 
     out = pd.DataFrame({name: values for name, values in columns.items()})
     if "compute" not in out:

@@ -23,11 +23,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import ClassVar
 
+import jax
 import numpy as np
 import numpyro.distributions as dist
 
 from bayes_scaling import transforms
 from bayes_scaling.errors import DataError, SpecError
+from bayes_scaling.model import scaling_model
 
 #: Reference values of the rescaled inputs (see the module docstring).
 REFERENCE = {"compute": 1e21, "params": 1e9, "tokens": 2e10, "k": 1.0}
@@ -113,6 +115,42 @@ class Law:
                 raise SpecError(f"option priors: prior for {key!r} must be a numpyro Distribution, got {type(prior).__name__}")
             priors[key] = prior
         return priors
+
+    # ------------------------------------------------------- extension hooks
+    # A law whose data or likelihood differ from the shared pattern (the
+    # two-stage baseline) overrides these three; every other law inherits them.
+
+    def observations(self, frame) -> np.ndarray:
+        """Observations on the likelihood scale, NaN where the scale cannot hold a row."""
+        return self.transform.forward(frame["value"], frame["chance"])
+
+    def model(self, priors, inputs, y=None, mask=None):
+        """The NumPyro model: by default the shared :func:`bayes_scaling.model.scaling_model`."""
+        scaling_model(self, priors, inputs, y=y, mask=mask)
+
+    def accuracy_draws(self, draws, inputs, chance, rng) -> tuple[np.ndarray, np.ndarray]:
+        """Posterior draws in raw accuracy of the mean curve and of a new run.
+
+        Parameters
+        ----------
+        draws : dict
+            Posterior variables with chains and draws flattened to one axis.
+        inputs : dict
+            Rescaled inputs of the points to predict.
+        chance : float or array
+            Chance level of the benchmark.
+        rng : numpy.random.Generator
+            Source of the new-run noise.
+
+        Returns
+        -------
+        curve, new_run : arrays of shape (draws, points)
+        """
+        theta = {name: draws[name] for name in self.parameters}
+        mean = np.asarray(jax.vmap(lambda t: self.mean(t, inputs))(theta))
+        noise = rng.standard_t(draws["nu"][:, None], size=mean.shape) * draws["sigma"][:, None]
+        inverse = self.transform.inverse
+        return np.asarray(inverse(mean, chance)), np.asarray(inverse(mean + noise, chance))
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
