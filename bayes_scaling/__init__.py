@@ -14,11 +14,14 @@ numpyro.enable_x64()
 
 from bayes_scaling.datasets import DATASETS, load_dataset, read_table  # noqa: E402
 from bayes_scaling.diagnostics import Diagnostics, diagnose  # noqa: E402
-from bayes_scaling.inference import SamplerSettings, fit  # noqa: E402
+from bayes_scaling.engine import enable_compilation_cache  # noqa: E402
+from bayes_scaling.inference import SamplerSettings, fit, fit_many  # noqa: E402
 from bayes_scaling.laws import available_laws, get_law  # noqa: E402
 from bayes_scaling.errors import BayesScalingError, DataError, SpecError  # noqa: E402
 from bayes_scaling.schema import CHANCE, normalise_table  # noqa: E402
 from bayes_scaling.selection import ScalingData, select  # noqa: E402
+
+enable_compilation_cache()
 
 __all__ = [
     "BayesScalingError",
@@ -32,6 +35,7 @@ __all__ = [
     "available_laws",
     "diagnose",
     "fit",
+    "fit_many",
     "get_law",
     "load_dataset",
     "normalise_table",

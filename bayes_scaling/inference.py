@@ -11,16 +11,16 @@ from __future__ import annotations
 import json
 import sys
 from dataclasses import asdict, dataclass
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import jax
 import numpy as np
 import xarray as xr
-from arviz_base import from_numpyro
-from numpyro.infer import MCMC, NUTS
+from arviz_base import from_dict
 
 from bayes_scaling import __version__
 from bayes_scaling.diagnostics import diagnose
+from bayes_scaling.engine import sample_batch
 from bayes_scaling.laws import get_law, law_inputs
 from bayes_scaling.errors import DataError, SpecError
 from bayes_scaling.selection import ScalingData
@@ -30,10 +30,9 @@ from bayes_scaling.selection import ScalingData
 class SamplerSettings:
     """NUTS settings, with NumPyro's own names.
 
-    ``chain_method=None`` picks ``"parallel"`` when there is one device per
-    chain (several CPU devices or GPUs) and ``"vectorized"`` otherwise: on one
-    device, vectorising chains in one program costs far less than running them
-    one after another.
+    ``chain_method=None`` picks ``"parallel"`` (the batch of chains split
+    across devices) when there are several local devices and ``"vectorized"``
+    (every chain in one vectorised program) otherwise.
     """
 
     num_warmup: int = 1000
@@ -45,12 +44,10 @@ class SamplerSettings:
 
     def resolved_chain_method(self) -> str:
         if self.chain_method is not None:
-            if self.chain_method not in ("parallel", "vectorized", "sequential"):
-                raise SpecError(
-                    f"option chain_method must be parallel, vectorized or sequential, got {self.chain_method!r}"
-                )
+            if self.chain_method not in ("parallel", "vectorized"):
+                raise SpecError(f"option chain_method must be parallel or vectorized, got {self.chain_method!r}")
             return self.chain_method
-        return "parallel" if jax.local_device_count() >= self.num_chains > 1 else "vectorized"
+        return "parallel" if jax.local_device_count() > 1 else "vectorized"
 
 
 def prepare(data: ScalingData, law):
@@ -72,20 +69,7 @@ def _finite(observations) -> np.ndarray:
     return np.logical_and.reduce([np.isfinite(np.asarray(a, dtype=float)) for a in arrays])
 
 
-def fit(
-    data: ScalingData,
-    form: str = "power_law",
-    priors: Mapping | None = None,
-    *,
-    num_warmup: int = SamplerSettings.num_warmup,
-    num_samples: int = SamplerSettings.num_samples,
-    num_chains: int = SamplerSettings.num_chains,
-    chain_method: str | None = None,
-    target_accept_prob: float = SamplerSettings.target_accept_prob,
-    seed: int = 0,
-    progress_bar: bool | None = None,
-    quiet: bool = False,
-):
+def fit(data: ScalingData, form: str = "power_law", priors: Mapping | None = None, **options):
     """Fit a scaling law to one benchmark's points with NUTS.
 
     Parameters
@@ -96,14 +80,10 @@ def fit(
         A registered law (see :func:`bayes_scaling.laws.available_laws`).
     priors : mapping, optional
         ``{parameter: numpyro Distribution}`` overriding the law's defaults.
-    num_warmup, num_samples, num_chains, chain_method, target_accept_prob
-        As in :class:`numpyro.infer.MCMC` and :class:`numpyro.infer.NUTS`.
-    seed : int
-        Seed of the sampler's PRNG key; the same seed gives the same draws.
-    progress_bar : bool, optional
-        Default: on when standard error is a terminal and ``quiet`` is False.
-    quiet : bool
-        Do not print the data summary and diagnostics to standard error.
+    **options
+        Sampler options of :func:`fit_many`: ``num_warmup``, ``num_samples``,
+        ``num_chains``, ``chain_method``, ``target_accept_prob``, ``seed``,
+        ``progress_bar``, ``quiet``.
 
     Returns
     -------
@@ -120,35 +100,86 @@ def fit(
     >>> data = select(table, "arc_easy", tpr=20, max_compute=1e21)
     >>> idata = fit(data, num_samples=500, quiet=True)  # doctest: +SKIP
     """
+    return fit_many([data], form, priors, **options)[0]
+
+
+def fit_many(
+    datasets: Sequence[ScalingData],
+    form: str = "power_law",
+    priors: Mapping | None = None,
+    *,
+    num_warmup: int = SamplerSettings.num_warmup,
+    num_samples: int = SamplerSettings.num_samples,
+    num_chains: int = SamplerSettings.num_chains,
+    chain_method: str | None = None,
+    target_accept_prob: float = SamplerSettings.target_accept_prob,
+    seed: int = 0,
+    progress_bar: bool | None = None,
+    quiet: bool = False,
+) -> list:
+    """Fit one law to many datasets in one compiled program (see :mod:`bayes_scaling.engine`).
+
+    Each dataset gets its own chains, step sizes, mass matrices and
+    diagnostics, as if fitted alone; the batch only shares compilation and
+    loop overhead. Fit ``i`` is seeded by ``seed`` and its position in the
+    batch, so a dataset's draws depend on both.
+
+    Parameters
+    ----------
+    datasets : sequence of ScalingData
+        From :func:`bayes_scaling.select`.
+    form, priors
+        As in :func:`fit`; shared by every dataset.
+    num_warmup, num_samples, num_chains, target_accept_prob
+        As in :class:`numpyro.infer.MCMC` and :class:`numpyro.infer.NUTS`.
+    chain_method : {None, "vectorized", "parallel"}
+        ``None`` picks ``"parallel"`` (the batch split across devices) when
+        there is more than one local device, ``"vectorized"`` otherwise.
+    seed : int
+        Seed of the initial values and the sampler; the same seed and batch
+        give the same draws.
+    progress_bar : bool, optional
+        Iteration progress on standard error; default on when it is a
+        terminal and ``quiet`` is False.
+    quiet : bool
+        Do not print data summaries and diagnostics to standard error.
+
+    Returns
+    -------
+    list of xarray.DataTree
+        One per dataset, in order, as :func:`fit` returns.
+    """
     law = get_law(form)
     prior_set = law.priors(priors)
     settings = SamplerSettings(num_warmup, num_samples, num_chains, chain_method, target_accept_prob, seed)
-    data, inputs, y = prepare(data, law)
+    prepared = [prepare(data, law) for data in datasets]
     if progress_bar is None:
         progress_bar = (not quiet) and sys.stderr.isatty()
     if not quiet:
-        print(f"fitting {law.name} to {data.summary()}", file=sys.stderr)
-
-    mcmc = MCMC(
-        NUTS(law.model, target_accept_prob=target_accept_prob),
-        num_warmup=num_warmup,
-        num_samples=num_samples,
-        num_chains=num_chains,
+        for data, _, _ in prepared:
+            print(f"fitting {law.name} to {data.summary()}", file=sys.stderr)
+        if len(prepared) > 1:
+            print(f"  sampling {len(prepared)} fits x {num_chains} chains in one program", file=sys.stderr)
+    samples = sample_batch(
+        law, prior_set, [inputs for _, inputs, _ in prepared], [y for _, _, y in prepared],
+        num_warmup=num_warmup, num_samples=num_samples, num_chains=num_chains,
+        target_accept_prob=target_accept_prob, seed=seed, progress=progress_bar,
         chain_method=settings.resolved_chain_method(),
-        progress_bar=progress_bar,
     )
-    mcmc.run(jax.random.key(seed), prior_set, inputs, y=y, extra_fields=("diverging", "energy"))
-    idata = _to_datatree(mcmc, law, prior_set, settings, data, inputs)
-    diagnostics = diagnose(idata)
-    idata.attrs["diagnostics"] = diagnostics.to_json()
-    if not quiet:
-        print(f"  diagnostics: {diagnostics}", file=sys.stderr)
-    return idata
+    results = []
+    for index, (data, inputs, y) in enumerate(prepared):
+        idata = _to_datatree(samples, index, law, prior_set, settings, data, inputs, y)
+        diagnostics = diagnose(idata)
+        idata.attrs["diagnostics"] = diagnostics.to_json()
+        if not quiet:
+            print(f"  {data.label} diagnostics: {diagnostics}", file=sys.stderr)
+        results.append(idata)
+    return results
 
 
-def _to_datatree(mcmc, law, priors, settings, data: ScalingData, inputs):
+def _to_datatree(samples, index, law, priors, settings, data: ScalingData, inputs, y):
     fitted = data.fitted
-    run_ids = np.asarray(fitted["run_id"].tolist(), dtype=str)
+    n = len(fitted)
     constant = {name: values for name, values in inputs.items()}
     constant.update(
         flops=fitted["flops"].to_numpy(float),
@@ -157,13 +188,21 @@ def _to_datatree(mcmc, law, priors, settings, data: ScalingData, inputs):
         k=fitted["k"].to_numpy(float),
         value=fitted["value"].to_numpy(float),
         chance=fitted["chance"].to_numpy(float),
-        run_id=run_ids,
+        run_id=np.asarray(fitted["run_id"].tolist(), dtype=str),
     )
-    idata = from_numpyro(
-        mcmc,
-        log_likelihood=True,
-        constant_data=constant,
-        dims={"y": ["point"], **{name: ["point"] for name in constant}},
+    observed = dict(y) if isinstance(y, dict) else {"y": y}
+    loglik = {name: values[index][..., :n] for name, values in samples.log_likelihood.items()}
+    point_dims = {name: ["point"] for name in [*constant, *observed, *loglik]}
+    idata = from_dict(
+        {
+            "posterior": {name: values[index] for name, values in samples.posterior.items()},
+            "sample_stats": {name: values[index] for name, values in samples.sample_stats.items()},
+            "log_likelihood": loglik,
+            "observed_data": {name: np.asarray(values, dtype=float) for name, values in observed.items()},
+            "constant_data": constant,
+        },
+        dims=point_dims,
+        coords={"point": np.arange(n)},
     )
     held = data.held_out
     idata["held_out_data"] = xr.Dataset(

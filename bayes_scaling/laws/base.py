@@ -157,6 +157,7 @@ class Law:
 
 
 _REGISTRY: dict[str, type[Law]] = {}
+_INSTANCES: dict[str, Law] = {}
 
 
 def register(cls: type[Law]) -> type[Law]:
@@ -171,10 +172,14 @@ def get_law(name: str | Law) -> Law:
         return name
     if name not in _REGISTRY:
         raise SpecError(f"option form: unknown form {name!r}; known forms: {', '.join(sorted(_REGISTRY))}")
-    return _REGISTRY[name]()
+    # One instance per name: laws are stateless, and the batched engine caches
+    # compiled programs per law instance.
+    if name not in _INSTANCES:
+        _INSTANCES[name] = _REGISTRY[name]()
+    return _INSTANCES[name]
 
 
 def available_laws() -> dict[str, Law]:
     """Every registered law by name."""
-    return {name: cls() for name, cls in sorted(_REGISTRY.items())}
+    return {name: get_law(name) for name in sorted(_REGISTRY)}
 
