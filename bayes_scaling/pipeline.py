@@ -14,7 +14,7 @@ import pandas as pd
 from bayes_scaling.datasets import load_dataset, read_table
 from bayes_scaling.diagnostics import diagnose
 from bayes_scaling.errors import DataError
-from bayes_scaling.inference import fit, read_attrs
+from bayes_scaling.inference import fit_many, prepare, read_attrs
 from bayes_scaling.plotting import plot_bands, save_figure
 from bayes_scaling.predict import PROBS, predict_held_out
 from bayes_scaling.selection import select
@@ -95,24 +95,26 @@ def run_spec(
     result = AnalysisResult(spec=spec)
     out = Path(out_dir) if out_dir is not None else None
     rows, held_tables = [], []
-    for i, benchmark in enumerate(spec.benchmarks, start=1):
-        if not quiet:
-            print(f"[{i}/{len(spec.benchmarks)}] {benchmark}", file=sys.stderr)
+    selected = {}
+    for benchmark in spec.benchmarks:
         try:
             data = select(
                 table, benchmark, spec.metric, group=spec.group, tpr=spec.tpr, k=spec.k,
                 max_compute=spec.max_compute, chance_margin=spec.chance_margin,
                 dataset=spec.dataset or spec.path,
             )
-            idata = fit(data, spec.form, priors, quiet=quiet, **spec.sampler_options())
+            selected[benchmark] = prepare(data, spec.form)[0]
         except DataError as err:
             # A benchmark without enough usable points is reported, not fatal:
             # the others can still be fitted.
             result.skipped[benchmark] = str(err)
             if not quiet:
-                print(f"  skipped: {err}", file=sys.stderr)
-            continue
-        result.fits[benchmark] = idata
+                print(f"skipped {benchmark}: {err}", file=sys.stderr)
+    if selected:
+        # Every benchmark of the spec in one compiled program (bayes_scaling.engine).
+        fits = fit_many(list(selected.values()), spec.form, priors, quiet=quiet, **spec.sampler_options())
+        result.fits = dict(zip(selected, fits))
+    for benchmark, idata in result.fits.items():
         diagnostics = diagnose(idata)
         held = predict_held_out(idata, prob=prob, seed=spec.seed)
         widest = f"{100 * max(prob):g}"
