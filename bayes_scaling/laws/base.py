@@ -54,6 +54,14 @@ def law_inputs(law: "Law", frame) -> dict[str, np.ndarray]:
     return out
 
 
+def inputs_along_compute(law: "Law", compute, *, tpr: float = 20.0, k: float = 1.0) -> dict[str, np.ndarray]:
+    """Raw inputs of ``law`` along a compute grid: N and D on ``C = 6 N D`` at ``tpr``, a fixed ``k``."""
+    compute = np.asarray(compute, dtype=float)
+    params = np.sqrt(compute / (6.0 * tpr))
+    values = {"compute": compute, "params": params, "tokens": tpr * params, "k": np.full_like(compute, k)}
+    return {name: values[name] for name in law.inputs}
+
+
 def noise_priors() -> dict[str, dist.Distribution]:
     """Default priors of the Student-t likelihood shared by every law.
 

@@ -1,0 +1,241 @@
+"""Benchmark: many direct-law fits, one at a time with NumPyro, batched, and with PyStan.
+
+Run from the repository root (PyStan is optional: ``pip install pystan``)::
+
+    python benchmarks/fit_many.py                 # everything
+    python benchmarks/fit_many.py --no-stan --sizes 1,10,100
+
+It fits the same batch of direct power-law datasets (every multiple-choice
+benchmark of the bundled Krajewski and Gadre data at several token-to-parameter
+ratios and hold-out cut-offs) with
+
+(a) one NumPyro fit at a time (a new ``MCMC`` per dataset, as a user would),
+(b) the batched engine (``bayes_scaling.engine.sample_batch``),
+(c) PyStan, with the same priors, likelihood, data, warm-up and draws,
+
+and prints wall time, the median over fits of the minimum bulk ESS per second
+per fit, and the ratios. Then it times the batched engine on 1, 10, 100 and
+1000 fits, and ``bayes-scaling demo`` from a cold process. Every setting is
+printed with the results.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+import bayes_scaling as bs
+from bayes_scaling.engine import sample_batch
+from bayes_scaling.errors import DataError
+from bayes_scaling.inference import prepare
+from bayes_scaling.laws import get_law
+
+PARAMETERS = ("log_a", "alpha", "sigma", "nu")
+MULTIPLE_CHOICE = ("arc_challenge", "arc_easy", "hellaswag", "piqa", "sciq", "winogrande")
+
+STAN_CODE = """
+data { int<lower=1> N; vector[N] x; vector[N] y; }
+parameters { real log_a; real<lower=0> alpha; real<lower=0> sigma; real<lower=0> nu; }
+model {
+  // The priors of bayes_scaling's power_law and of its Student-t likelihood.
+  log_a ~ normal(0, 1.5);
+  alpha ~ normal(0, 0.5);   // half-normal through the lower bound
+  sigma ~ normal(0, 0.5);
+  nu ~ gamma(2, 0.1);
+  y ~ student_t(nu, log_a - alpha * x, sigma);
+}
+"""
+
+
+def direct_law_datasets() -> list[tuple[str, dict, np.ndarray]]:
+    """(label, inputs, y) for every usable direct-law dataset and hold-out split of the bundled data."""
+    law = get_law("power_law")
+    found = []
+    sources = [
+        ("krajewski2025_dclm", None, (10, 20, 40, 80, 160), (1e20, 1e21, None)),
+        ("krajewski2025_c4", None, (20,), (1e20, 1e21, None)),
+        ("gadre2024", ("c4_original", "rpj", "rw_original"), (20,), (6.5e20,)),
+    ]
+    for name, groups, tprs, cuts in sources:
+        table = bs.load_dataset(name)
+        for group in groups or (None,):
+            for tpr in tprs:
+                for benchmark in MULTIPLE_CHOICE:
+                    for cut in cuts:
+                        try:
+                            data = bs.select(table, benchmark, group=group, tpr=tpr, max_compute=cut)
+                            data, inputs, y = prepare(data, law)
+                        except DataError:
+                            continue
+                        if len(y) >= 8:  # enough points for a meaningful fit
+                            found.append((f"{name}/{group}/{tpr}/{benchmark}/{cut}", inputs, y))
+    return found
+
+
+def min_bulk_ess(draws: dict[str, np.ndarray]) -> np.ndarray:
+    """Per fit, the smallest bulk ESS over the parameters; arrays are (fits, chains, draws)."""
+    dataset = xr.Dataset({name: (("fit", "chain", "draw"), draws[name]) for name in PARAMETERS})
+    import arviz_stats
+
+    ess = arviz_stats.ess(dataset, sample_dims=["chain", "draw"], method="bulk")
+    return np.min(np.stack([np.asarray(ess[name]) for name in PARAMETERS]), axis=0)
+
+
+def run_single_numpyro(datasets, settings) -> tuple[float, np.ndarray]:
+    """(a) A fresh NumPyro MCMC per dataset, 4 vectorised chains each."""
+    import jax
+    from numpyro.infer import MCMC, NUTS
+
+    law = get_law("power_law")
+    priors = law.priors()
+    per_fit = {name: [] for name in PARAMETERS}
+    start = time.perf_counter()
+    for i, (_, inputs, y) in enumerate(datasets):
+        mcmc = MCMC(NUTS(law.model, target_accept_prob=settings["target_accept_prob"]),
+                    num_warmup=settings["num_warmup"], num_samples=settings["num_samples"],
+                    num_chains=settings["num_chains"], chain_method="vectorized", progress_bar=False)
+        mcmc.run(jax.random.key(i), priors, inputs, y=y)
+        samples = mcmc.get_samples(group_by_chain=True)
+        for name in PARAMETERS:
+            per_fit[name].append(np.asarray(samples[name]))
+    elapsed = time.perf_counter() - start
+    return elapsed, min_bulk_ess({k: np.stack(v) for k, v in per_fit.items()})
+
+
+def run_batched(datasets, settings, seed=0) -> tuple[float, np.ndarray]:
+    """(b) Every dataset in one compiled program."""
+    law = get_law("power_law")
+    start = time.perf_counter()
+    samples = sample_batch(
+        law, law.priors(), [d[1] for d in datasets], [d[2] for d in datasets], seed=seed,
+        num_warmup=settings["num_warmup"], num_samples=settings["num_samples"],
+        num_chains=settings["num_chains"], target_accept_prob=settings["target_accept_prob"],
+    )
+    elapsed = time.perf_counter() - start
+    return elapsed, min_bulk_ess(samples.posterior)
+
+
+def run_stan(datasets, settings) -> tuple[float, float, np.ndarray]:
+    """(c) PyStan: compile once (timed apart), then build and sample each dataset."""
+    import stan
+
+    first = datasets[0]
+    start = time.perf_counter()
+    stan.build(STAN_CODE, data=_stan_data(first), random_seed=0)
+    compile_time = time.perf_counter() - start
+    per_fit = {name: [] for name in PARAMETERS}
+    start = time.perf_counter()
+    for i, dataset in enumerate(datasets):
+        posterior = stan.build(STAN_CODE, data=_stan_data(dataset), random_seed=i)
+        fit = posterior.sample(num_chains=settings["num_chains"], num_samples=settings["num_samples"],
+                               num_warmup=settings["num_warmup"], delta=settings["target_accept_prob"])
+        for name in PARAMETERS:
+            index = len(fit.sample_and_sampler_param_names) + fit.param_names.index(name)
+            # _draws is (parameters, draws, chains); ESS wants (chains, draws).
+            per_fit[name].append(np.asarray(fit._draws[index]).T)
+    elapsed = time.perf_counter() - start
+    return compile_time, elapsed, min_bulk_ess({k: np.stack(v) for k, v in per_fit.items()})
+
+
+def _stan_data(dataset):
+    _, inputs, y = dataset
+    return {"N": len(y), "x": np.asarray(inputs["log_compute"]), "y": np.asarray(y)}
+
+
+def _quiet_stan():
+    """PyStan prints a progress bar and sampler messages to stderr for every fit."""
+    import logging
+
+    logging.getLogger("httpstan").setLevel(logging.ERROR)
+
+
+def report(label, elapsed, ess, n_fits):
+    per_fit_seconds = elapsed / n_fits
+    ess_per_second = ess / per_fit_seconds
+    print(f"{label:<28} {n_fits:>6} {elapsed:>10.1f} {per_fit_seconds:>10.3f} {np.median(ess):>10.0f} "
+          f"{np.median(ess_per_second):>12.0f}")
+    return np.median(ess_per_second)
+
+
+def time_demo(cache_dir: str | None) -> float:
+    env = dict(os.environ)
+    if cache_dir is not None:
+        env["BAYES_SCALING_COMPILATION_CACHE"] = cache_dir
+    with tempfile.TemporaryDirectory() as out:
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "bayes_scaling.cli", "demo", "--quiet", "--out", out],
+                       check=True, env=env, capture_output=True)
+        return time.perf_counter() - start
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="1,10,100,1000", help="batch sizes for the scaling table")
+    parser.add_argument("--no-stan", action="store_true", help="skip PyStan")
+    parser.add_argument("--no-single", action="store_true", help="skip one-at-a-time NumPyro")
+    parser.add_argument("--no-demo", action="store_true", help="skip timing the demo")
+    parser.add_argument("--num-warmup", type=int, default=1000)
+    parser.add_argument("--num-samples", type=int, default=1000)
+    parser.add_argument("--num-chains", type=int, default=4)
+    args = parser.parse_args(argv)
+    settings = {"num_warmup": args.num_warmup, "num_samples": args.num_samples, "num_chains": args.num_chains,
+                "target_accept_prob": 0.9}
+
+    import jax
+
+    datasets = direct_law_datasets()
+    print(f"machine: {os.cpu_count()} CPUs, JAX {jax.__version__} on {jax.devices()[0].platform}, "
+          f"{jax.local_device_count()} device(s)")
+    print(f"settings: {settings}; {len(datasets)} direct-law datasets "
+          f"({min(len(d[2]) for d in datasets)}-{max(len(d[2]) for d in datasets)} points each)")
+    print()
+    header = f"{'method':<28} {'fits':>6} {'wall (s)':>10} {'s / fit':>10} {'min ESS':>10} {'ESS/s/fit':>12}"
+    print(header)
+    rates = {}
+    cold, ess = run_batched(datasets, settings)
+    rates["batched (first call)"] = report("batched, first call", cold, ess, len(datasets))
+    warm, ess = run_batched(datasets, settings, seed=1)
+    rates["batched"] = report("batched, compiled", warm, ess, len(datasets))
+    if not args.no_single:
+        elapsed, ess = run_single_numpyro(datasets, settings)
+        rates["numpyro"] = report("numpyro, one at a time", elapsed, ess, len(datasets))
+    if not args.no_stan:
+        try:
+            _quiet_stan()
+            compile_time, elapsed, ess = run_stan(datasets, settings)
+        except ImportError:
+            print("pystan not installed: skipped (pip install pystan)")
+        else:
+            rates["stan"] = report("pystan, one at a time", elapsed, ess, len(datasets))
+            print(f"  (pystan compile, once: {compile_time:.1f} s, not included above)")
+    print()
+    for name in ("numpyro", "stan"):
+        if name in rates:
+            print(f"ESS/s per fit, batched (compiled) / {name}: {rates['batched'] / rates[name]:.1f}x; "
+                  f"batched (first call) / {name}: {rates['batched (first call)'] / rates[name]:.1f}x")
+
+    print("\nbatched engine, cost against number of fits (each size its own compiled shape):")
+    print(header)
+    for size in [int(s) for s in args.sizes.split(",")]:
+        batch = [datasets[i % len(datasets)] for i in range(size)]
+        cold, ess = run_batched(batch, settings, seed=2)
+        report(f"batched, first call", cold, ess, size)
+        warm, ess = run_batched(batch, settings, seed=3)
+        report(f"batched, compiled", warm, ess, size)
+
+    if not args.no_demo:
+        with tempfile.TemporaryDirectory() as empty_cache:
+            print(f"\nbayes-scaling demo, cold process, empty compilation cache: {time_demo(empty_cache):.1f} s")
+            print(f"bayes-scaling demo, cold process, warm compilation cache: {time_demo(empty_cache):.1f} s")
+
+
+if __name__ == "__main__":
+    main()
