@@ -68,6 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--tpr", type=float, help="keep only this token-to-parameter ratio")
     source.add_argument("--max-compute", type=float, help="hold out runs above this many FLOPs")
     source.add_argument("--chance-margin", type=float, help="exclude accuracy below chance + margin (default 0.02)")
+    source.add_argument("--k", type=float, help="keep only this k (pass@k; default all k)")
+    source.add_argument("--loss-benchmark", help="validation loss of the two-stage forms (e.g. dclm)")
     fit.add_argument("--form", help="law (see `bayes-scaling forms`; default power_law)")
     fit.add_argument("--out", type=Path, default=Path("bayes_scaling_output"), help="output folder")
     _add_sampler(fit)
@@ -106,6 +108,8 @@ def _spec_from_args(args):
         "tpr": args.tpr,
         "max_compute": args.max_compute,
         "chance_margin": args.chance_margin,
+        "k": args.k,
+        "loss_benchmark": args.loss_benchmark,
         "form": args.form,
         **_sampler_overrides(args),
     }

@@ -17,7 +17,7 @@ from bayes_scaling.errors import DataError
 from bayes_scaling.inference import fit_many, prepare, read_attrs
 from bayes_scaling.plotting import plot_bands, save_figure
 from bayes_scaling.predict import PROBS, predict_held_out
-from bayes_scaling.selection import select
+from bayes_scaling.laws import get_law
 from bayes_scaling.specs import Spec
 
 #: The demo: the direct law on every multiple-choice benchmark of the DCLM
@@ -92,16 +92,17 @@ def run_spec(
     """
     table = load_table(spec) if table is None else table
     priors = spec.prior_distributions()
+    law = get_law(spec.form)
     result = AnalysisResult(spec=spec)
     out = Path(out_dir) if out_dir is not None else None
     rows, held_tables = [], []
     selected = {}
     for benchmark in spec.benchmarks:
         try:
-            data = select(
+            data = law.select_data(
                 table, benchmark, spec.metric, group=spec.group, tpr=spec.tpr, k=spec.k,
                 max_compute=spec.max_compute, chance_margin=spec.chance_margin,
-                dataset=spec.dataset or spec.path,
+                dataset=spec.dataset or spec.path, loss_benchmark=spec.loss_benchmark,
             )
             selected[benchmark] = prepare(data, spec.form)[0]
         except DataError as err:

@@ -10,6 +10,7 @@ A spec is a TOML file (the ones the project fits live in ``models/``)::
     metric = "acc"
     tpr = 20
     chance_margin = 0.02
+    # loss_benchmark = "dclm"          # two-stage forms: the validation loss
 
     [holdout]
     max_compute = 1e21                 # runs above this are held out
@@ -40,7 +41,10 @@ from bayes_scaling.errors import SpecError
 from bayes_scaling.laws import get_law
 
 _SECTIONS = {
-    "data": ("dataset", "path", "columns", "chance", "benchmarks", "metric", "group", "tpr", "k", "chance_margin"),
+    "data": (
+        "dataset", "path", "columns", "chance", "benchmarks", "metric", "group", "tpr", "k", "chance_margin",
+        "loss_benchmark",
+    ),
     "holdout": ("max_compute",),
     "law": ("form", "priors"),
     "sampler": ("num_warmup", "num_samples", "num_chains", "chain_method", "target_accept_prob", "seed"),
@@ -62,6 +66,7 @@ class Spec:
     tpr: float | None = None
     k: float | None = None
     chance_margin: float = 0.02
+    loss_benchmark: str | None = None
     max_compute: float | None = None
     form: str = "power_law"
     priors: dict = field(default_factory=dict)

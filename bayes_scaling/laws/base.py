@@ -31,6 +31,8 @@ from bayes_scaling import transforms
 from bayes_scaling.errors import DataError, SpecError
 from bayes_scaling.model import scaling_model
 
+#: Options of :func:`bayes_scaling.selection.select` that every law accepts.
+_SELECT_OPTIONS = ("group", "tpr", "k", "max_compute", "chance_margin", "dataset")
 #: Reference values of the rescaled inputs (see the module docstring).
 REFERENCE = {"compute": 1e21, "params": 1e9, "tokens": 2e10, "k": 1.0}
 #: Table column that carries each input.
@@ -127,6 +129,19 @@ class Law:
     # ------------------------------------------------------- extension hooks
     # A law whose data or likelihood differ from the shared pattern (the
     # two-stage baseline) overrides these three; every other law inherits them.
+
+    def select_data(self, table, benchmark: str, metric: str = "acc", **options):
+        """The points this law is fitted on: :func:`bayes_scaling.selection.select` by default.
+
+        A law that needs more than one measurement per run (the two-stage
+        baseline's loss) overrides this and takes its extra options here.
+        """
+        from bayes_scaling.selection import select  # selection imports nothing of the laws
+
+        extra = sorted(key for key, value in options.items() if key not in _SELECT_OPTIONS and value is not None)
+        if extra:
+            raise SpecError(f"option {extra[0]}: not used by form {self.name!r}")
+        return select(table, benchmark, metric, **{k: v for k, v in options.items() if k in _SELECT_OPTIONS})
 
     def observations(self, frame) -> np.ndarray:
         """Observations on the likelihood scale, NaN where the scale cannot hold a row."""

@@ -1,0 +1,42 @@
+"""`bayes-scaling fit --spec models/<spec>.toml` works for one spec of every form."""
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import xarray as xr
+
+from bayes_scaling.cli import main
+from bayes_scaling.specs import load_spec
+
+MODELS = Path(__file__).resolve().parents[1] / "models"
+# One spec per form; a few draws are enough to exercise selection, fitting,
+# prediction of held-out runs, the band plot and saving.
+SPECS = ["dclm_saturating_power_law", "dclm_bnsl", "dclm_additive_nd", "dclm_pass_at_k",
+         "llmonkeys_pass_at_k", "dclm_two_stage"]
+TINY = ["--num-warmup", "60", "--num-samples", "60", "--num-chains", "2", "--quiet"]
+
+
+@pytest.mark.parametrize("name", SPECS)
+def test_fit_spec_of_each_form(name, tmp_path, capsys):
+    spec = load_spec(MODELS / f"{name}.toml")
+    benchmark = spec.benchmarks[0]
+    code = main(["fit", "--spec", str(MODELS / f"{name}.toml"), "--benchmark", benchmark,
+                 "--out", str(tmp_path), *TINY])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert benchmark in printed and "R-hat" in printed
+    for path in [f"fits/{benchmark}.nc", f"plots/{benchmark}.png", f"plots/{benchmark}.pdf", "summary.csv"]:
+        assert (tmp_path / path).stat().st_size > 0, path
+    summary = pd.read_csv(tmp_path / "summary.csv")
+    assert summary["benchmark"].tolist() == [benchmark]
+    held = pd.read_csv(tmp_path / "held_out.csv")
+    assert len(held) > 0 and held["median"].between(0, 1).all()
+
+
+def test_form_option_overrides_spec(tmp_path, capsys):
+    code = main(["fit", "--spec", str(MODELS / "dclm_power_law.toml"), "--benchmark", "sciq",
+                 "--form", "saturating_power_law", "--out", str(tmp_path), *TINY])
+    assert code == 0
+    saved = xr.open_datatree(tmp_path / "fits" / "sciq.nc", engine="h5netcdf")
+    assert saved.attrs["law"] == "saturating_power_law"
