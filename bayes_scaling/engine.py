@@ -27,8 +27,8 @@ from numpyro.infer.hmc import hmc
 from jax.flatten_util import ravel_pytree
 from numpyro.infer.util import initialize_model, log_likelihood
 
-#: Datasets are padded to a multiple of this many points, so that batches of
-#: slightly different sizes reuse one compiled program.
+#: Datasets are padded to at least this many points (and to a power of two),
+#: so that datasets of similar sizes reuse one compiled program.
 PAD_MULTIPLE = 8
 #: Environment variable that switches the persistent compilation cache off ("0").
 CACHE_ENV = "BAYES_SCALING_COMPILATION_CACHE"
@@ -89,7 +89,17 @@ class BatchSamples:
 
 
 def _pad_length(n: int) -> int:
-    return max(PAD_MULTIPLE, int(math.ceil(n / PAD_MULTIPLE)) * PAD_MULTIPLE)
+    """Points are padded to the next power of two (at least 8): few shapes, few compilations."""
+    return max(PAD_MULTIPLE, 1 << max(0, math.ceil(math.log2(n))))
+
+
+def _pad_count(n_fits: int) -> int:
+    """Batches are padded too: to a power of two up to 16 fits, then to a multiple of 16.
+
+    Padding fits are copies of the first dataset whose draws are dropped; in
+    small batches the loop overhead, not the extra chains, sets the cost.
+    """
+    return 1 << math.ceil(math.log2(n_fits)) if n_fits <= 16 else int(math.ceil(n_fits / 16)) * 16
 
 
 def _pad(array, length: int, fill: str = "edge"):
@@ -272,6 +282,9 @@ def sample_batch(
     BatchSamples
     """
     n_fits = len(inputs_list)
+    padded = _pad_count(n_fits)
+    inputs_list = list(inputs_list) + [inputs_list[0]] * (padded - n_fits)
+    y_list = list(y_list) + [y_list[0]] * (padded - n_fits)
     inputs, y, mask, sizes = stack_datasets(inputs_list, y_list)
     info = _model_info(law, priors, inputs, y, mask)
     if init not in ("map", "uniform"):
@@ -282,18 +295,20 @@ def sample_batch(
     )
     batch = (inputs, y, mask)
     if chain_method == "parallel":
-        batch = _shard(batch, n_fits)
+        batch = _shard(batch, padded)
     trace = run(jax.random.key(seed), priors, *batch)
     # The scan stacks iterations first: (draws, fits x chains, ...) -> (fits x chains, draws, ...).
     z, diverging, energy, n_steps, accept, step_size = jax.tree.map(lambda a: np.swapaxes(np.asarray(a), 0, 1), trace)
-    posterior, loglik = _constrain_and_score(law, info, priors, z, inputs, y, mask, n_fits, num_chains)
-    shape = (n_fits, num_chains, num_samples)
+    posterior, loglik = _constrain_and_score(law, info, priors, z, inputs, y, mask, padded, num_chains)
+    keep = lambda a: a[:n_fits]  # noqa: E731  (drop the padding fits)
+    posterior, loglik, sizes = jax.tree.map(keep, posterior), jax.tree.map(keep, loglik), sizes[:n_fits]
+    shape = (padded, num_chains, num_samples)
     stats = {
-        "diverging": np.asarray(diverging).reshape(shape),
-        "energy": np.asarray(energy).reshape(shape),
-        "n_steps": np.asarray(n_steps).reshape(shape),
-        "acceptance_rate": np.asarray(accept).reshape(shape),
-        "step_size": np.asarray(step_size).reshape(shape),
+        "diverging": np.asarray(diverging).reshape(shape)[:n_fits],
+        "energy": np.asarray(energy).reshape(shape)[:n_fits],
+        "n_steps": np.asarray(n_steps).reshape(shape)[:n_fits],
+        "acceptance_rate": np.asarray(accept).reshape(shape)[:n_fits],
+        "step_size": np.asarray(step_size).reshape(shape)[:n_fits],
     }
     return BatchSamples(posterior=posterior, sample_stats=stats, log_likelihood=loglik, sizes=sizes)
 

@@ -10,7 +10,8 @@ from bayes_scaling.cli import main
 
 from conftest import simulate_power_law
 
-SMALL = ["--num-warmup", "150", "--num-samples", "150", "--num-chains", "2", "--quiet"]
+# The same tiny settings as tests/test_forms_cli.py, so compiled programs are shared.
+SMALL = ["--num-warmup", "60", "--num-samples", "60", "--num-chains", "2", "--quiet"]
 
 
 def run_cli(*args):

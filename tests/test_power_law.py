@@ -63,8 +63,7 @@ def test_prior_override_is_used(dclm):
     import numpyro.distributions as dist
 
     data = bs.select(dclm, "sciq", tpr=20, max_compute=1e20)
-    idata = bs.fit(data, priors={"alpha": dist.HalfNormal(0.01)}, num_warmup=200, num_samples=200,
-                   num_chains=2, quiet=True)
+    idata = bs.fit(data, priors={"alpha": dist.HalfNormal(0.01)}, **FAST)
     assert json.loads(idata.attrs["priors"])["alpha"] == "HalfNormal(scale=0.01)"
     # A prior this tight holds alpha near zero although the data want about 0.2.
     assert np.asarray(idata["posterior"]["alpha"]).mean() < 0.05
@@ -72,7 +71,7 @@ def test_prior_override_is_used(dclm):
 
 def test_same_seed_same_draws(dclm):
     data = bs.select(dclm, "piqa", tpr=20, max_compute=1e20)
-    kwargs = dict(num_warmup=100, num_samples=100, num_chains=2, quiet=True, seed=3)
+    kwargs = dict(FAST, seed=3)
     first = bs.fit(data, **kwargs)["posterior"]["alpha"].values
     second = bs.fit(data, **kwargs)["posterior"]["alpha"].values
     np.testing.assert_array_equal(first, second)
