@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
+from bayes_scaling.cleaning import ALL_ZERO_EVALUATION, BROKEN_EVALUATION, pass_at_k_problems
 from bayes_scaling.errors import DataError
 from bayes_scaling.schema import ACCURACY_METRICS
 
@@ -154,10 +155,36 @@ def select(
             "chance_margin": chance_margin if metric in ACCURACY_METRICS else None,
         },
     )
+    if metric == "pass_at_k":
+        # Before the near-chance filter, so broken runs are counted as broken.
+        data = _exclude_unfittable_pass_at_k(
+            data, table[(table["benchmark"] == benchmark) & (table["metric"] == metric)]
+        )
     if metric in ACCURACY_METRICS:
         data = data.exclude(
             data.fitted["value"] < data.fitted["chance"] + chance_margin,
             data.held_out["value"] < data.held_out["chance"] + chance_margin,
             "near_chance",
+        )
+    return data
+
+
+# ------------------------------------------------ broken pass@k evaluations
+def _exclude_unfittable_pass_at_k(data: ScalingData, evaluations: pd.DataFrame) -> ScalingData:
+    """Move every row of a broken or all-zero pass@k evaluation into ``excluded``.
+
+    Each evaluation is judged on all its k (``evaluations``: every pass@k row
+    of the benchmark), so that selecting one k or one TPR cannot hide an
+    evaluation that is broken across k. Reasons are those of
+    :func:`bayes_scaling.cleaning.pass_at_k_problems`.
+    """
+    reasons = pass_at_k_problems(evaluations)
+    # One benchmark, so the run identifies the evaluation.
+    by_run = dict(zip(evaluations["run_id"], reasons))
+    for reason in (BROKEN_EVALUATION, ALL_ZERO_EVALUATION):
+        data = data.exclude(
+            data.fitted["run_id"].map(by_run).eq(reason),
+            data.held_out["run_id"].map(by_run).eq(reason),
+            reason,
         )
     return data
