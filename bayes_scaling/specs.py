@@ -38,6 +38,7 @@ from pathlib import Path
 import numpyro.distributions as dist
 
 from bayes_scaling.errors import SpecError
+from bayes_scaling.inference import SamplerSettings
 from bayes_scaling.laws import get_law
 
 _SECTIONS = {
@@ -70,12 +71,13 @@ class Spec:
     max_compute: float | None = None
     form: str = "power_law"
     priors: dict = field(default_factory=dict)
-    num_warmup: int = 1000
-    num_samples: int = 1000
-    num_chains: int = 4
-    chain_method: str | None = None
-    target_accept_prob: float = 0.9
-    seed: int = 0
+    # Sampler defaults live in one place, SamplerSettings.
+    num_warmup: int = SamplerSettings.num_warmup
+    num_samples: int = SamplerSettings.num_samples
+    num_chains: int = SamplerSettings.num_chains
+    chain_method: str | None = SamplerSettings.chain_method
+    target_accept_prob: float = SamplerSettings.target_accept_prob
+    seed: int = SamplerSettings.seed
 
     def __post_init__(self):
         if (self.dataset is None) == (self.path is None):
