@@ -12,7 +12,9 @@ from bayes_scaling.laws import available_laws, get_law, inputs_along_compute, re
 from bayes_scaling.prior_predictive import plot_prior_predictive, prior_predictive, rising_share
 from bayes_scaling.transforms import SCALES
 
-REQUIRED_NAMES = {"power_law", "saturating_power_law", "bnsl", "additive_nd", "pass_at_k", "two_stage"}
+# The forms on main so far; saturating_power_law, bnsl and two_stage are still
+# in progress (issue 3) and join this set when they land.
+REQUIRED_NAMES = {"power_law", "additive_nd", "pass_at_k"}
 LAWS = list(available_laws())
 
 
