@@ -104,7 +104,7 @@ def test_one_bad_dataset_does_not_spoil_the_others():
         diagnostics = bs.diagnose(fits[index])
         assert diagnostics.max_rhat <= 1.01 and diagnostics.n_divergent == 0, index
     assert not bs.diagnose(fits[1]).ok
-    posterior = lambda idata: idata["posterior"][["log_a", "alpha"]]  # noqa: E731
+    posterior = lambda idata: idata["posterior"].to_dataset()[["log_a", "alpha"]]  # noqa: E731
     assert z_scores(posterior(fits[2]), posterior(alone)) < Z_MAX
 
 
