@@ -87,6 +87,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", type=Path, default=Path("bayes_scaling_output/demo"), help="output folder")
     _add_sampler(demo)
 
+    prior = commands.add_parser("prior", help="plot the curves a form's default priors allow (prior predictive)")
+    prior.add_argument("form", help="law (see `bayes-scaling forms`)")
+    prior.add_argument("--chance", type=float, default=0.25, help="chance level of the benchmark (default 0.25)")
+    prior.add_argument("--out", type=Path, default=Path("prior_predictive"), help="figure path without suffix")
+    prior.add_argument("--seed", type=int, default=0, help="PRNG seed (default 0)")
+
     commands.add_parser("datasets", help="list the bundled data sets")
     commands.add_parser("forms", help="list the scaling laws with their formulas")
     return parser
@@ -170,6 +176,20 @@ def _predict(args) -> int:
     return 0
 
 
+def _prior(args) -> int:
+    from bayes_scaling.plotting import save_figure
+    from bayes_scaling.prior_predictive import COMPUTE_RANGE, plot_prior_predictive, prior_predictive, rising_share
+
+    if not 0 <= args.chance < 1:
+        raise BayesScalingError(f"option --chance: {args.chance} is not in [0, 1)")
+    curves = prior_predictive(args.form, chance=args.chance, seed=args.seed)["curve"]
+    paths = save_figure(plot_prior_predictive(args.form, chance=args.chance, seed=args.seed), args.out)
+    print(f"{args.form}: {rising_share(curves, args.chance):.0%} of {len(curves)} prior curves rise within "
+          f"[chance, 1] from {COMPUTE_RANGE[0]:.0e} to {COMPUTE_RANGE[1]:.0e} FLOPs")
+    print("wrote " + ", ".join(str(p) for p in paths))
+    return 0
+
+
 def _datasets() -> int:
     from bayes_scaling.datasets import DATASETS
 
@@ -199,6 +219,8 @@ def main(argv: list[str] | None = None) -> int:
             return _run_and_report(replace(DEMO_SPEC, **_sampler_overrides(args)), args.out, args.quiet)
         if args.command == "predict":
             return _predict(args)
+        if args.command == "prior":
+            return _prior(args)
         if args.command == "datasets":
             return _datasets()
         return _forms()

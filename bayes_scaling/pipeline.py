@@ -18,6 +18,7 @@ from bayes_scaling.inference import fit_many, prepare, read_attrs
 from bayes_scaling.plotting import plot_bands, save_figure
 from bayes_scaling.predict import PROBS, predict_held_out
 from bayes_scaling.laws import get_law
+from bayes_scaling.laws.saturating_power_law import max_accuracy
 from bayes_scaling.specs import Spec
 
 #: The demo: the direct law on every multiple-choice benchmark of the DCLM
@@ -136,6 +137,10 @@ def run_spec(
                 "n_divergent": diagnostics.n_divergent,
             }
         )
+        if "floor_share" in idata["posterior"]:
+            # Laws with a floor imply a ceiling on accuracy; it is reported with its interval.
+            ceiling = max_accuracy(idata, prob=max(prob)).loc["max_accuracy"]
+            rows[-1].update({f"max_accuracy_{key}": value for key, value in ceiling.items()})
         if out is not None:
             result.files += save_figure(plot_bands(idata, prob=prob), out / "plots" / benchmark)
             nc_path = out / "fits" / f"{benchmark}.nc"
@@ -184,6 +189,12 @@ def format_summary(result: AnalysisResult, prob: float = 0.9) -> str:
             f"{row[f'coverage_{tag}']:>10.0%} {row['max_rhat']:>6.3f} {row['min_ess_bulk']:>8.0f} "
             f"{row['min_ess_tail']:>8.0f} {row['n_divergent']:>7}  {row['excluded']}"
         )
+    if f"max_accuracy_lower_{tag}" in result.summary:
+        ceilings = result.summary.dropna(subset=[f"max_accuracy_lower_{tag}"])
+        lines.append(f"implied maximum accuracy (median, {tag}% interval): " + "; ".join(
+            f"{row['benchmark']} {row['max_accuracy_median']:.3f} [{row[f'max_accuracy_lower_{tag}']:.3f}, "
+            f"{row[f'max_accuracy_upper_{tag}']:.3f}]" for row in ceilings.to_dict("records")
+        ))
     if not result.held_out.empty:
         inside = result.held_out[f"inside_{tag}"]
         lines.append(

@@ -14,7 +14,10 @@ from bayes_scaling.specs import load_spec
 MODELS = Path(__file__).resolve().parents[1] / "models"
 # One spec per form; a few draws are enough to exercise selection, fitting,
 # prediction of held-out runs, the band plot and saving.
-SPECS = ["dclm_additive_nd", "dclm_pass_at_k", "llmonkeys_pass_at_k"]
+SPECS = [
+    "dclm_power_law", "dclm_saturating_power_law", "dclm_bnsl", "dclm_additive_nd", "gadre_additive_nd",
+    "dclm_pass_at_k", "llmonkeys_pass_at_k", "dclm_two_stage",
+]
 TINY = ["--num-warmup", "60", "--num-samples", "60", "--num-chains", "2", "--quiet"]
 
 
@@ -33,6 +36,18 @@ def test_fit_spec_of_each_form(name, tmp_path, capsys):
     assert summary["benchmark"].tolist() == [benchmark]
     held = pd.read_csv(tmp_path / "held_out.csv")
     assert len(held) > 0 and held["median"].between(0, 1).all()
+    # Laws with a floor report the accuracy they saturate at, with its interval.
+    has_floor = spec.form in ("saturating_power_law", "bnsl")
+    assert ("implied maximum accuracy" in printed) == has_floor
+    assert ("max_accuracy_lower_90" in summary) == has_floor
+
+
+def test_every_form_has_a_spec():
+    from bayes_scaling.laws.base import _REGISTRY
+
+    forms = {load_spec(MODELS / f"{name}.toml").form for name in SPECS}
+    assert {"power_law", "saturating_power_law", "bnsl", "additive_nd", "pass_at_k", "two_stage"} <= forms
+    assert forms <= set(_REGISTRY)
 
 
 def test_form_option_overrides_spec(tmp_path, capsys):

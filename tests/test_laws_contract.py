@@ -12,9 +12,7 @@ from bayes_scaling.laws import available_laws, get_law, inputs_along_compute, re
 from bayes_scaling.prior_predictive import plot_prior_predictive, prior_predictive, rising_share
 from bayes_scaling.transforms import SCALES
 
-# The forms on main so far; saturating_power_law, bnsl and two_stage are still
-# in progress (issue 3) and join this set when they land.
-REQUIRED_NAMES = {"power_law", "additive_nd", "pass_at_k"}
+REQUIRED_NAMES = {"power_law", "saturating_power_law", "bnsl", "additive_nd", "pass_at_k", "two_stage"}
 LAWS = list(available_laws())
 
 
@@ -23,8 +21,20 @@ def test_registry_has_every_form_of_the_paper():
 
 
 def test_unknown_form_lists_the_known_ones():
-    with pytest.raises(SpecError, match="known forms: " + ", ".join(sorted(LAWS))):
+    with pytest.raises(SpecError, match="known forms: " + ", ".join(sorted(LAWS)) + ", bnsl_<n>"):
         get_law("cubic")
+
+
+def test_family_members_are_built_on_first_use(monkeypatch):
+    from bayes_scaling.laws import base
+
+    # Registration is a side effect: keep the registry as it was for other tests.
+    monkeypatch.setattr(base, "_REGISTRY", dict(base._REGISTRY))
+    monkeypatch.setattr(base, "_INSTANCES", dict(base._INSTANCES))
+    law = get_law("bnsl_3")
+    assert law.name == "bnsl_3" and law.n_breaks == 3 and "log_d3" in law.parameters
+    with pytest.raises(SpecError, match="unknown form 'bnsl_0'"):
+        get_law("bnsl_0")
 
 
 def rescaled(law, compute, **kwargs):
@@ -100,3 +110,13 @@ def test_prior_predictive_plot(tmp_path):
 
     paths = save_figure(plot_prior_predictive("power_law", num_samples=100), tmp_path / "prior")
     assert all(p.stat().st_size > 5_000 for p in paths)
+
+
+def test_prior_command_plots_any_form(tmp_path, capsys):
+    from bayes_scaling.cli import main
+
+    assert main(["prior", "saturating_power_law", "--out", str(tmp_path / "prior")]) == 0
+    assert "prior curves rise within [chance, 1]" in capsys.readouterr().out
+    assert (tmp_path / "prior.png").stat().st_size > 5_000 and (tmp_path / "prior.pdf").exists()
+    assert main(["prior", "cubic", "--out", str(tmp_path / "x")]) == 2
+    assert capsys.readouterr().err.startswith("bayes-scaling: error: option form: unknown form 'cubic'")

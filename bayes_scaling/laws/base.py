@@ -175,12 +175,49 @@ class Law:
         inverse = self.transform.inverse
         return np.asarray(inverse(mean, chance)), np.asarray(inverse(mean + noise, chance))
 
+    def predictive_log_density(self, draws, inputs, y, rng) -> np.ndarray:
+        """Log density of observations ``y`` (likelihood scale) at new inputs, per posterior draw.
+
+        This is what held-out runs are scored with: ``log p(y_j | theta_s, x_j)``
+        for every draw ``s`` and point ``j``, from the run's inputs alone (no
+        other measurement of the run).
+
+        Parameters
+        ----------
+        draws : dict
+            Posterior variables with chains and draws flattened to one axis.
+        inputs : dict
+            Rescaled inputs of the points.
+        y : array of shape (points,)
+            Observations on the law's likelihood scale.
+        rng : numpy.random.Generator
+            For laws whose density needs Monte Carlo integration.
+
+        Returns
+        -------
+        array of shape (draws, points)
+        """
+        theta = {name: draws[name] for name in self.parameters}
+        mean = jax.vmap(lambda t: self.mean(t, inputs))(theta)
+        nu, sigma = (np.asarray(draws[name])[:, None] for name in ("nu", "sigma"))
+        return np.asarray(dist.StudentT(nu, mean, sigma).log_prob(np.asarray(y, dtype=float)[None, :]))
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
 
 
 _REGISTRY: dict[str, type[Law]] = {}
 _INSTANCES: dict[str, Law] = {}
+
+
+#: Families of laws with a size in their name (``bnsl_<n>``: BNSL with n breaks):
+#: stem -> function that registers the member of a given size.
+_FAMILIES: dict[str, object] = {}
+
+
+def register_family(stem: str, factory) -> None:
+    """Let :func:`get_law` build ``<stem>_<n>`` on first use by calling ``factory(n)``."""
+    _FAMILIES[stem] = factory
 
 
 def register(cls: type[Law]) -> type[Law]:
@@ -193,8 +230,12 @@ def get_law(name: str | Law) -> Law:
     """The law registered as ``name``; a clear error lists the known names."""
     if isinstance(name, Law):
         return name
+    stem, _, count = str(name).rpartition("_")
+    if name not in _REGISTRY and stem in _FAMILIES and count.isdigit() and int(count) >= 1:
+        _FAMILIES[stem](int(count))  # registers the member, e.g. bnsl_3
     if name not in _REGISTRY:
-        raise SpecError(f"option form: unknown form {name!r}; known forms: {', '.join(sorted(_REGISTRY))}")
+        known = sorted(_REGISTRY) + [f"{stem}_<n>" for stem in sorted(_FAMILIES)]
+        raise SpecError(f"option form: unknown form {name!r}; known forms: {', '.join(known)}")
     # One instance per name: laws are stateless, and the batched engine caches
     # compiled programs per law instance.
     if name not in _INSTANCES:

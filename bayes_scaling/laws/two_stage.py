@@ -1,0 +1,553 @@
+"""The two-stage baseline: compute -> validation loss -> accuracy, fitted as one joint model.
+
+The older route to downstream accuracy (Krajewski et al. 2025 call it the
+two-stage approach and show that it compounds errors) first fits the
+pre-training validation loss against compute, then accuracy against loss, and
+predicts a large run by pushing its compute through both fits. Here both stages
+are one NumPyro model with two likelihoods, so that a predicted accuracy carries
+the uncertainty of the loss curve as well as that of the loss-to-accuracy map.
+
+Use :func:`select_two_stage` to build the data: it selects a benchmark's
+accuracies as :func:`bayes_scaling.select` does and puts each run's validation
+loss beside them in a ``loss`` column.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import numpyro
+import numpyro.distributions as dist
+import pandas as pd
+from numpyro import handlers
+
+from bayes_scaling.errors import DataError, SpecError
+from bayes_scaling.laws.base import _SELECT_OPTIONS, Law, register
+from bayes_scaling.selection import ScalingData, select
+
+#: Validation set whose loss stage 1 fits when none is named.
+DEFAULT_LOSS_BENCHMARK = "dclm"
+
+#: Reference validation loss in nats per token, the middle of a typical ladder's
+#: losses (3.7 nats at 1e18 FLOPs to 2.4 nats at 1e21 on DCLM). The linear stage 2
+#: is centred here, and the logistic's location prior.
+LOSS_REFERENCE = 3.0
+
+#: Normalised accuracy is kept this far inside (0, 1) before ``log(-log Q)``;
+#: only the linear stage 2 can reach the edges, and only far from its data.
+_Q_EDGE = 1e-9
+
+#: Span of stage 1's two anchors, ``log(1e21 / 1e18)``: ``loss_slope`` is the
+#: mean slope of ``-log L`` in ``log C`` between 1e18 and 1e21 FLOPs.
+_SPAN = np.log(1e21 / 1e18)
+
+#: The logistic's location is the loss at which accuracy has closed this share
+#: of the gap between its floor and 1 (``loss_20``).
+_ANCHOR_SHARE = 0.2
+
+
+def select_two_stage(
+    table: pd.DataFrame,
+    benchmark: str,
+    metric: str = "acc",
+    loss_benchmark: str = DEFAULT_LOSS_BENCHMARK,
+    **select_kwargs,
+) -> ScalingData:
+    """Select a benchmark's accuracies with each run's validation loss beside them.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Tidy table with accuracy rows and ``metric == "loss"`` rows.
+    benchmark, metric : str
+        The downstream measurement, as in :func:`bayes_scaling.select`.
+    loss_benchmark : str
+        The validation set whose loss is stage 1's response (``c4``, ``dclm``,
+        ``fineweb`` in ``krajewski2025_dclm``).
+    **select_kwargs
+        Passed to :func:`bayes_scaling.select` (``group``, ``tpr``,
+        ``max_compute``, ``chance_margin``, ``dataset``...).
+
+    Returns
+    -------
+    ScalingData
+        Its ``fitted``, ``held_out`` and ``excluded`` frames gain a ``loss``
+        column, matched by ``run_id``; runs without that loss are excluded with
+        reason ``no_loss``. ``description["loss_benchmark"]`` records the loss.
+
+    Raises
+    ------
+    DataError
+        If the table has no such loss, or one run has two different losses.
+
+    Examples
+    --------
+    >>> import bayes_scaling as bs
+    >>> from bayes_scaling.laws.two_stage import select_two_stage
+    >>> table = bs.load_dataset("krajewski2025_dclm")
+    >>> data = select_two_stage(table, "arc_easy", tpr=20, max_compute=1e21)
+    >>> data.description["loss_benchmark"]
+    'dclm'
+    """
+    data = select(table, benchmark, metric, **select_kwargs)
+    losses = table[(table["metric"] == "loss") & (table["benchmark"] == loss_benchmark)]
+    if losses.empty:
+        known = ", ".join(sorted(table.loc[table["metric"] == "loss", "benchmark"].unique())) or "none"
+        raise DataError(f"option loss_benchmark: no loss rows for {loss_benchmark!r}; losses present: {known}")
+    per_run = losses.groupby("run_id")["value"]
+    conflicting = per_run.nunique() > 1
+    if conflicting.any():
+        run = conflicting.index[conflicting.to_numpy()][0]
+        raise DataError(f"option loss_benchmark: run {run!r} has several different {loss_benchmark!r} losses")
+    loss = per_run.first()
+
+    def with_loss(frame):
+        return frame.assign(loss=frame["run_id"].map(loss).astype(float))
+
+    data = ScalingData(
+        fitted=with_loss(data.fitted),
+        held_out=with_loss(data.held_out),
+        excluded=with_loss(data.excluded),
+        description={**data.description, "loss_benchmark": loss_benchmark},
+    )
+    return data.exclude(data.fitted["loss"].isna(), data.held_out["loss"].isna(), "no_loss")
+
+
+@register
+class TwoStage(Law):
+    r"""Two-stage baseline: loss from compute, then accuracy from loss.
+
+    **Stage 1**, validation loss ``L`` (nats per token) against compute, a power
+    law with an irreducible loss ``E``:
+
+    .. math::
+
+        L(C) = E + (C / C_N)^{-\alpha_N}.
+
+    It is sampled in coordinates that the data pin down nearly independently
+    (in ``(E, alpha_N, C_N)`` the three are correlated above 0.99 on a ladder,
+    and NUTS then needs hundreds of steps per draw): with ``x = log(C / 1e21)``,
+
+    .. math::
+
+        \log L(C) = \mathrm{log\_loss\_ref}
+                    + \log\bigl(f + (1 - f)\, e^{-\alpha_N x}\bigr),
+        \qquad
+        \alpha_N = \frac{1}{\Delta}
+                   \log\frac{e^{s \Delta} - f}{1 - f},
+
+    where ``log_loss_ref`` is ``log L`` at 1e21 FLOPs, ``f`` =
+    ``irreducible_fraction`` is ``E / L(1e21)``, and ``s`` = ``loss_slope`` is
+    the mean fall of ``log L`` per e-fold of compute from 1e18 to 1e21 FLOPs
+    (:math:`\Delta = \log 1000`). So ``E = f L(1e21)`` and
+    :math:`\log C_N = \log 10^{21} + \log((1 - f) L(10^{21})) / \alpha_N`
+    (:meth:`paper_parameters`). Variants with ``irreducible = False`` drop
+    ``E``: ``log L = log_loss_ref - loss_slope x``, ``alpha_N = loss_slope``.
+
+    **Stage 2**, normalised accuracy ``Q = (acc - chance) / (1 - chance)``
+    against the loss: the paper's logistic, written with ``k > 0`` because
+    accuracy rises as the loss falls,
+
+    .. math::
+
+        \mathrm{acc} = \frac{a}{1 + \exp(k (L - l_0))} + b
+        \iff
+        Q = Q_{\min} + \frac{1}{1/h + (1/d - 1/h)\, e^{k (L - L_{20})}},
+
+    with ``floor`` :math:`= Q_{\min}`; height :math:`h = Q_{\max} - Q_{\min} =
+    (1 - Q_{\min})(0.2 + 0.8\, \mathrm{saturation})`; ``loss_20``
+    :math:`= L_{20}`, the loss at which accuracy has closed a fifth of the gap
+    between its floor and 1 (:math:`Q = Q_{\min} + d`, :math:`d = 0.2 (1 -
+    Q_{\min})`); and ``rate_20`` :math:`= k (1 - d/h)`, the rate per nat at
+    which the rise above the floor grows there, :math:`-d \log(Q -
+    Q_{\min}) / dL` at :math:`L_{20}`. The midpoint :math:`l_0 = L_{20} +
+    \log(d / (h - d)) / k` and :math:`k` itself are not sampled: a ladder sees
+    a short stretch of the curve, over which ``(Q_max, l_0)`` are correlated at
+    -0.99 and ``(Q_max, k)`` at -0.95, while :math:`L_{20}` and the local rate
+    lie among the data whatever the ceiling (this halves NUTS's steps per draw
+    on the DCLM benchmarks). In raw accuracy
+    ``b = chance + (1 - chance) Q_min``, ``a = (1 - chance) h``.
+    Since ``0 < Q_min < Q_max < 1``, the curve cannot leave ``(chance, 1)`` at
+    any loss. The form assumes the benchmark rises at least a fifth of the way
+    from its floor to perfect accuracy as the loss falls (``saturation > 0``).
+
+    Likelihood
+    ----------
+    Every run ``i`` gives two observations:
+
+    - ``log L_i ~ StudentT(nu_loss, log L(C_i), sigma_loss)``: on the log,
+      because a loss is positive and its run-to-run noise is relative;
+    - ``y_i = log(-log Q_i) ~ StudentT(nu, g(L_i), sigma)``, ``g`` the stage-2
+      curve on ``log(-log Q)`` at the run's *observed* loss (stage 2 regresses
+      accuracy on measured loss, as the two-stage method does). This is the
+      direct laws' scale, so the accuracy site (named ``y`` as in every law)
+      has a pointwise log likelihood comparable with theirs by LOO, and a
+      predicted new run stays inside ``(chance, 1)`` without clipping.
+
+    ``sigma``, ``nu`` (the shared priors of
+    :func:`~bayes_scaling.laws.base.noise_priors`) are the accuracy site's
+    noise; ``sigma_loss``, ``nu_loss`` the loss site's. Both sites share the
+    plate ``point``, one element per run. Given the observed losses the two
+    stages' parameters are independent a posteriori; they meet in prediction.
+
+    **Prediction** at a new compute pushes every posterior draw through both
+    stages (:meth:`accuracy_draws`): the mean curve is stage 2 at the stage-1
+    mean loss; a new run draws its loss with stage-1 noise, then its accuracy
+    with stage-2 noise. So the intervals carry the uncertainty of both stages.
+
+    Priors
+    ------
+    ``log_loss_ref ~ Normal(log 2.5, 0.5)``
+        Validation loss at 1e21 FLOPs between 0.9 and 6.7 nats (95%); 2.44 on
+        the DCLM ladder's DCLM validation set.
+    ``loss_slope ~ HalfNormal(0.2)``
+        Loss falls with compute; whole-loss exponents are about 0.05 (Kaplan et
+        al. 2020; 0.06 on the DCLM ladder), so 0.2 is wide.
+    ``irreducible_fraction ~ Beta(2, 2)``
+        Share of the loss at 1e21 FLOPs that no compute removes; Hoffmann et
+        al.'s E = 1.69 nats is about 0.7 of such a loss. Wide, but away from 0
+        (the pure power law, a separate variant) and 1 (nothing left to learn).
+    ``floor ~ Beta(1, 9)``
+        Normalised accuracy at a high loss: near chance (mean 0.1), with room
+        for benchmarks that small models already answer above chance (ARC-Easy
+        sits at Q = 0.2 on the smallest DCLM runs).
+    ``saturation ~ Beta(3, 1)``
+        How far the ceiling goes beyond the first fifth of the gap: most
+        benchmarks approach Q near 1, label noise caps some lower (the ceiling
+        closes 80% of the gap on average, under 60% with probability 0.12).
+    ``rate_20 ~ LogNormal(log 3, 1)``
+        Per nat: 0.4 to 21 (95%); 1.5-7 on the DCLM ladder's benchmarks.
+    ``loss_20 ~ Normal(3, 1)``
+        In nats, centred on :data:`LOSS_REFERENCE`, the middle of a typical
+        ladder; 2.4-3.1 on the DCLM ladder.
+    ``sigma_loss ~ HalfNormal(0.1)``, ``nu_loss ~ Gamma(2, 0.1)``
+        Noise of ``log L``: validation losses are smooth in compute (residuals
+        of about 0.005 on the log), so 0.1 is wide; ``nu_loss`` as every law's
+        ``nu``.
+
+    Losses are taken in nats per token; override the loss priors for other
+    units (bits per byte).
+    """
+
+    name = "two_stage"
+    formula = "L = E + (C/C_N)^-alpha_N; acc = a/(1+exp(k(L-l0))) + b"
+    inputs = ("compute",)
+    scale = "log_neg_log_q"
+    parameters = (
+        "log_loss_ref",
+        "loss_slope",
+        "irreducible_fraction",
+        "floor",
+        "saturation",
+        "rate_20",
+        "loss_20",
+    )
+    #: Stage 2: ``"logistic"`` or ``"linear"``.
+    stage2: ClassVar[str] = "logistic"
+    #: Whether stage 1 has the irreducible loss ``E``.
+    irreducible: ClassVar[bool] = True
+    #: Noise parameters, per site: accuracy (``sigma``, ``nu``) and loss.
+    noise_parameters: ClassVar[tuple[str, ...]] = ("sigma_loss", "nu_loss", "sigma", "nu")
+
+    # --------------------------------------------------------------- priors
+    def default_priors(self):
+        """Priors of both stages and of the loss noise (see the class docstring).
+
+        :meth:`~bayes_scaling.laws.base.Law.priors` adds the accuracy noise
+        ``sigma``, ``nu``.
+        """
+        priors = {"log_loss_ref": dist.Normal(np.log(2.5), 0.5), "loss_slope": dist.HalfNormal(0.2)}
+        if self.irreducible:
+            priors["irreducible_fraction"] = dist.Beta(2.0, 2.0)
+        if self.stage2 == "logistic":
+            priors.update(
+                floor=dist.Beta(1.0, 9.0),
+                saturation=dist.Beta(3.0, 1.0),
+                rate_20=dist.LogNormal(np.log(3.0), 1.0),
+                loss_20=dist.Normal(LOSS_REFERENCE, 1.0),
+            )
+        else:
+            priors.update(q_at_reference=dist.Beta(1.0, 1.0), accuracy_slope=dist.HalfNormal(1.0))
+        priors.update(sigma_loss=dist.HalfNormal(0.1), nu_loss=dist.Gamma(2.0, 0.1))
+        return priors
+
+    @property
+    def min_points(self) -> int:
+        """Fewest runs: one more than the larger stage's parameters.
+
+        Every run gives both a loss and an accuracy, so each stage is fitted on
+        every run and needs one run more than its own parameters.
+        """
+        stage1 = 3 if self.irreducible else 2
+        stage2 = 4 if self.stage2 == "logistic" else 2
+        return max(stage1, stage2) + 1
+
+    # ------------------------------------------------------------ the stages
+    def alpha_loss(self, theta):
+        r"""The paper's exponent :math:`\alpha_N` of the reducible loss."""
+        if not self.irreducible:
+            return theta["loss_slope"]
+        fraction = theta["irreducible_fraction"]
+        # log L(1e18) - log L(1e21) = slope * span, i.e.
+        # (L(1e18) - E) / (L(1e21) - E) = exp(alpha * span).
+        return jnp.log((jnp.exp(theta["loss_slope"] * _SPAN) - fraction) / (1.0 - fraction)) / _SPAN
+
+    def log_loss(self, theta, log_compute):
+        """Stage 1: ``log L(C)`` at ``log_compute = log(C / 1e21)``."""
+        if not self.irreducible:
+            return theta["log_loss_ref"] - theta["loss_slope"] * log_compute
+        fraction = theta["irreducible_fraction"]
+        decay = -self.alpha_loss(theta) * log_compute
+        return theta["log_loss_ref"] + jnp.logaddexp(jnp.log(fraction), jnp.log1p(-fraction) + decay)
+
+    def normalised_accuracy(self, theta, loss):
+        """Stage 2: ``Q`` at validation loss ``loss`` (nats), inside (0, 1)."""
+        if self.stage2 == "logistic":
+            floor, height = theta["floor"], self._height(theta)
+            anchor = _ANCHOR_SHARE * (1.0 - floor)
+            # f + 1 / (1/h + (1/d - 1/h) exp(k (L - L20))) = f + h sigmoid(k (l0 - L)),
+            # which equals f + d at L = L20.
+            growth = jnp.exp(self._steepness(theta) * (loss - theta["loss_20"]))
+            q = floor + 1.0 / (1.0 / height + (1.0 / anchor - 1.0 / height) * growth)
+        else:
+            q = theta["q_at_reference"] + theta["accuracy_slope"] * (LOSS_REFERENCE - loss)
+        # Only the line (or a Beta draw that rounds to 0 or 1) reaches the edges;
+        # there Q is held just inside, where log(-log Q) is finite.
+        return jnp.clip(q, _Q_EDGE, 1.0 - _Q_EDGE)
+
+    @staticmethod
+    def _height(theta):
+        """``h = Q_max - Q_min``: at least the anchor's share of the gap above the floor."""
+        return (1.0 - theta["floor"]) * (_ANCHOR_SHARE + (1.0 - _ANCHOR_SHARE) * theta["saturation"])
+
+    @staticmethod
+    def _steepness(theta):
+        """The logistic's ``k = rate_20 / (1 - d / h)``."""
+        # d / h = 0.2 / (0.2 + 0.8 saturation), so 1 / (1 - d/h) = 1 + 0.2 / (0.8 saturation).
+        share = _ANCHOR_SHARE / (1.0 - _ANCHOR_SHARE)
+        return theta["rate_20"] * (1.0 + share / theta["saturation"])
+
+    def accuracy_mean(self, theta, loss):
+        """Stage 2 on the likelihood scale: ``log(-log Q(L))``."""
+        return jnp.log(-jnp.log(self.normalised_accuracy(theta, loss)))
+
+    def mean(self, theta, inputs):
+        """Mean curve on ``log(-log Q)``: stage 2 at the stage-1 mean loss."""
+        return self.accuracy_mean(theta, jnp.exp(self.log_loss(theta, inputs["log_compute"])))
+
+    def paper_parameters(self, theta, chance: float) -> dict:
+        """The paper's parameters from draws of this law's.
+
+        Returns ``E``, ``alpha_N``, ``log_C_N`` (natural log of FLOPs) and, in
+        raw accuracy, ``a``, ``b`` and (logistic) ``k``, ``l0`` of
+        ``acc = a / (1 + exp(k (L - l0))) + b`` or (linear) of ``acc = a + b L``.
+        """
+        theta = {name: jnp.asarray(value) for name, value in theta.items()}
+        loss_ref = jnp.exp(theta["log_loss_ref"])
+        fraction = theta["irreducible_fraction"] if self.irreducible else 0.0
+        alpha = self.alpha_loss(theta)
+        out = {
+            "E": fraction * loss_ref,
+            "alpha_N": alpha,
+            "log_C_N": np.log(1e21) + jnp.log((1.0 - fraction) * loss_ref) / alpha,
+        }
+        if self.stage2 == "logistic":
+            height = self._height(theta)
+            anchor = _ANCHOR_SHARE * (1.0 - theta["floor"])
+            # sigmoid(k (l0 - L20)) = d / h.
+            steepness = self._steepness(theta)
+            l0 = theta["loss_20"] + jnp.log(anchor / (height - anchor)) / steepness
+            out.update(
+                a=(1.0 - chance) * height,
+                b=chance + (1.0 - chance) * theta["floor"],
+                k=steepness,
+                l0=l0,
+            )
+        else:
+            out.update(
+                a=chance + (1.0 - chance) * (theta["q_at_reference"] + theta["accuracy_slope"] * LOSS_REFERENCE),
+                b=-(1.0 - chance) * theta["accuracy_slope"],
+            )
+        return {name: np.asarray(value) for name, value in out.items()}
+
+    # ------------------------------------------------------- extension hooks
+    def select_data(self, table, benchmark: str, metric: str = "acc", loss_benchmark: str | None = None, **options):
+        """The runs' accuracies with their validation loss: :func:`select_two_stage`.
+
+        ``loss_benchmark`` defaults to :data:`DEFAULT_LOSS_BENCHMARK`; the other
+        options are those of :func:`bayes_scaling.select`.
+        """
+        extra = sorted(key for key, value in options.items() if key not in _SELECT_OPTIONS and value is not None)
+        if extra:
+            raise SpecError(f"option {extra[0]}: not used by form {self.name!r}")
+        return select_two_stage(
+            table, benchmark, metric, loss_benchmark=loss_benchmark or DEFAULT_LOSS_BENCHMARK,
+            **{key: value for key, value in options.items() if key in _SELECT_OPTIONS},
+        )
+
+    def observations(self, frame) -> dict[str, np.ndarray]:
+        """``{"loss": log L, "y": log(-log Q)}`` per row, NaN where undefined.
+
+        The keys are the model's observed sites. ``y`` is the accuracy, named as
+        in every law, so that ``observed_data["y"]`` and
+        ``log_likelihood["y"]`` mean the same for every fit.
+
+        Raises
+        ------
+        DataError
+            If ``frame`` has no ``loss`` column (use :func:`select_two_stage`).
+        """
+        if "loss" not in frame:
+            raise DataError(
+                f"law {self.name!r} needs each run's validation loss in a 'loss' column; "
+                "select the data with bayes_scaling.laws.two_stage.select_two_stage"
+            )
+        loss = np.asarray(frame["loss"], dtype=float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            log_loss = np.where(loss > 0, np.log(loss), np.nan)
+        return {"loss": log_loss, "y": self.transform.forward(frame["value"], frame["chance"])}
+
+    def model(self, priors, inputs, y=None, mask=None):
+        """Joint NumPyro model of both stages.
+
+        Parameters
+        ----------
+        priors : mapping
+            From :meth:`priors`: the :attr:`parameters` and the noise
+            ``sigma_loss``, ``nu_loss``, ``sigma``, ``nu``.
+        inputs : mapping
+            ``log_compute`` of shape ``(n,)``.
+        y : dict, optional
+            ``{"loss": log L, "y": log(-log Q)}``, each of shape ``(n,)``
+            (:meth:`observations`); ``None`` simulates both.
+        mask : bool array, optional
+            ``False`` marks padding kept out of both likelihoods.
+        """
+        theta = {name: numpyro.sample(name, prior) for name, prior in priors.items() if name not in self.noise_parameters}
+        sigma_loss = numpyro.sample("sigma_loss", priors["sigma_loss"])
+        nu_loss = numpyro.sample("nu_loss", priors["nu_loss"])
+        sigma = numpyro.sample("sigma", priors["sigma"])
+        nu = numpyro.sample("nu", priors["nu"])
+        y = {"loss": None, "y": None} if y is None else y
+        log_loss_mean = self.log_loss(theta, inputs["log_compute"])
+        with numpyro.plate("point", log_loss_mean.shape[-1]), handlers.mask(mask=True if mask is None else mask):
+            log_loss = numpyro.sample("loss", dist.StudentT(nu_loss, log_loss_mean, sigma_loss), obs=y["loss"])
+            # Stage 2 at the run's loss: observed in a fit, simulated otherwise.
+            numpyro.sample("y", dist.StudentT(nu, self.accuracy_mean(theta, jnp.exp(log_loss)), sigma), obs=y["y"])
+
+    def accuracy_draws(self, draws, inputs, chance, rng):
+        """Posterior draws of accuracy through both stages.
+
+        Parameters
+        ----------
+        draws : dict
+            Posterior variables, chains and draws flattened to one axis.
+        inputs : dict
+            ``log_compute`` of the points to predict.
+        chance : float
+            Chance level of the benchmark.
+        rng : numpy.random.Generator
+            Source of both stages' new-run noise.
+
+        Returns
+        -------
+        curve, new_run : arrays of shape (draws, points)
+            ``curve``: ``chance + (1 - chance) Q(L(C))`` at the stage-1 mean
+            loss. ``new_run``: loss ``log L ~ StudentT(nu_loss, log L(C),
+            sigma_loss)``, then ``log(-log Q) ~ StudentT(nu, g(L), sigma)``.
+            Both lie in ``[chance, 1]``.
+        """
+        theta = {name: np.asarray(draws[name])[:, None] for name in self.parameters}
+        log_compute = np.asarray(inputs["log_compute"], dtype=float)[None, :]
+        log_loss = np.asarray(self.log_loss(theta, log_compute))
+
+        def noise(nu, sigma):
+            nu, sigma = (np.asarray(draws[name])[:, None] for name in (nu, sigma))
+            return rng.standard_t(nu, size=log_loss.shape) * sigma
+
+        curve = self.transform.inverse(self.accuracy_mean(theta, np.exp(log_loss)), chance)
+        new_loss = np.exp(log_loss + noise("nu_loss", "sigma_loss"))
+        new_run = self.transform.inverse(self.accuracy_mean(theta, new_loss) + noise("nu", "sigma"), chance)
+        return np.asarray(curve), np.asarray(new_run)
+
+    #: Monte Carlo draws of a new run's loss per posterior draw, for its accuracy density.
+    loss_draws: ClassVar[int] = 64
+
+    def predictive_log_density(self, draws, inputs, y, rng):
+        """Log density of the accuracy ``y`` at new compute, the loss integrated out.
+
+        A held-out run is predicted from its compute alone, as a direct law
+        predicts it: ``p(y | C, theta) = E_L[p(y | L, theta)]`` over the
+        stage-1 distribution of its loss, ``log L ~ StudentT(nu_loss, log
+        L(C), sigma_loss)``, estimated with :attr:`loss_draws` draws of ``L``
+        per posterior draw (log-mean-exp). Conditioning on the run's measured
+        loss instead would give the two-stage route information a direct law
+        never sees.
+        """
+        theta = {name: np.asarray(draws[name])[:, None, None] for name in self.parameters}
+        log_compute = np.asarray(inputs["log_compute"], dtype=float)[None, :, None]
+        log_loss_mean = np.asarray(self.log_loss(theta, log_compute))
+        shape = (len(draws["nu"]), log_compute.shape[1], self.loss_draws)
+        noise = rng.standard_t(np.asarray(draws["nu_loss"])[:, None, None], size=shape)
+        log_loss = log_loss_mean + noise * np.asarray(draws["sigma_loss"])[:, None, None]
+        mean = np.asarray(self.accuracy_mean(theta, np.exp(log_loss)))
+        nu, sigma = (np.asarray(draws[name])[:, None, None] for name in ("nu", "sigma"))
+        density = np.asarray(dist.StudentT(nu, mean, sigma).log_prob(np.asarray(y, dtype=float)[None, :, None]))
+        return np.asarray(jax.scipy.special.logsumexp(density, axis=-1)) - np.log(self.loss_draws)
+
+
+@register
+class TwoStageLinear(TwoStage):
+    r"""Two-stage baseline with a linear stage 2, ``acc = a + b L``.
+
+    Stage 1, likelihoods and prediction as in :class:`TwoStage`. Stage 2 is
+    centred at :data:`LOSS_REFERENCE` (3 nats), so that its two parameters are
+    nearly uncorrelated on a ladder's losses:
+
+    .. math::
+
+        Q = \mathrm{q\_at\_reference}
+            + \mathrm{accuracy\_slope}\,(L_{\mathrm{ref}} - L),
+
+    i.e. ``b = -(1 - chance) accuracy_slope`` and ``a = chance + (1 - chance)
+    (q_at_reference + accuracy_slope L_ref)``. A line leaves (0, 1) at losses
+    far from the data; there ``Q`` is held at the edge (clipped), so the curve
+    stays inside ``[chance, 1]``.
+
+    Priors
+    ------
+    ``q_at_reference ~ Beta(1, 1)``
+        Normalised accuracy at a loss of 3 nats: anywhere in (0, 1).
+    ``accuracy_slope ~ HalfNormal(1)``
+        Rise of Q per nat of loss removed; 0.2-0.5 on the DCLM ladder.
+
+    Stage 1 and noise priors as in :class:`TwoStage`.
+    """
+
+    name = "two_stage_linear"
+    formula = "L = E + (C/C_N)^-alpha_N; acc = a + b L"
+    stage2 = "linear"
+    parameters = ("log_loss_ref", "loss_slope", "irreducible_fraction", "q_at_reference", "accuracy_slope")
+
+
+@register
+class TwoStagePureLoss(TwoStage):
+    r"""Two-stage baseline whose loss is a pure power law, ``L = (C/C_N)^-alpha_N``.
+
+    As :class:`TwoStage` without the irreducible loss ``E``: stage 1 is the
+    straight line ``log L = log_loss_ref - loss_slope x`` and
+    ``alpha_N = loss_slope``. A pure power law keeps falling towards zero loss,
+    so it predicts faster gains at large compute than the default; on the DCLM
+    ladder ``log L`` is visibly concave in ``log C`` (its slope per decade falls
+    from 0.18 to 0.10 between 1e18 and 1e21 FLOPs), which is why the default
+    keeps ``E``.
+    """
+
+    name = "two_stage_no_irreducible"
+    formula = "L = (C/C_N)^-alpha_N; acc = a/(1+exp(k(L-l0))) + b"
+    irreducible = False
+    parameters = ("log_loss_ref", "loss_slope", "floor", "saturation", "rate_20", "loss_20")
+
