@@ -51,12 +51,8 @@ def _add_sampler(parser):
     group.add_argument("--quiet", action="store_true", help="no progress or diagnostics on stderr")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="bayes-scaling", description="Bayesian scaling laws of downstream metrics.")
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-
-    fit = commands.add_parser("fit", help="fit a law to benchmarks of a table or a spec")
-    source = fit.add_argument_group("data")
+def _add_data(parser):
+    source = parser.add_argument_group("data")
     source.add_argument("--spec", type=Path, help="analysis spec (TOML); other options override it")
     source.add_argument("--dataset", help="bundled data set (see `bayes-scaling datasets`)")
     source.add_argument("--data", type=Path, help="a CSV file in the tidy schema")
@@ -70,9 +66,49 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--chance-margin", type=float, help="exclude accuracy below chance + margin (default 0.02)")
     source.add_argument("--k", type=float, help="keep only this k (pass@k; default all k)")
     source.add_argument("--loss-benchmark", help="validation loss of the two-stage forms (e.g. dclm)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="bayes-scaling", description="Bayesian scaling laws of downstream metrics.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    fit = commands.add_parser("fit", help="fit a law to benchmarks of a table or a spec")
+    _add_data(fit)
     fit.add_argument("--form", help="law (see `bayes-scaling forms`; default power_law)")
     fit.add_argument("--out", type=Path, default=Path("bayes_scaling_output"), help="output folder")
     _add_sampler(fit)
+
+    compare = commands.add_parser("compare", help="compare forms on the same runs by PSIS-LOO (interpolation)")
+    _add_data(compare)
+    compare.add_argument("--forms", help="laws, comma-separated (default: the spec's evaluate.forms)")
+    compare.add_argument("--csv", type=Path, help="also write the tables here (one CSV, a benchmark column)")
+    _add_sampler(compare)
+
+    evaluate = commands.add_parser(
+        "evaluate", help="score extrapolation to held-out larger runs (Bayes and the paper's method)")
+    _add_data(evaluate)
+    evaluate.add_argument("--forms", help="laws, comma-separated (default: the spec's evaluate.forms)")
+    evaluate.add_argument("--cutoffs", type=_floats, help="compute cut-offs in FLOPs (default: the spec's)")
+    evaluate.add_argument("--no-paper", action="store_true", help="skip the paper's point-fit method")
+    evaluate.add_argument("--out", type=Path, help="write scores.csv, summary.csv, direct_vs_two_stage.csv here")
+    _add_sampler(evaluate)
+
+    groups = commands.add_parser("groups", help="does group A (a data mixture) beat group B, and where do they cross")
+    _add_data(groups)
+    groups.add_argument("--groups", required=True, help="two groups, comma-separated: A,B")
+    groups.add_argument("--form", help="law (default power_law)")
+    groups.add_argument("--compute", type=_floats, required=True, help="training FLOPs to compare at")
+    groups.add_argument("--prob", type=float, default=0.9, help="probability that counts as 'holds' (default 0.9)")
+    groups.add_argument("--csv", type=Path, help="also write the table here")
+    _add_sampler(groups)
+
+    inverse = commands.add_parser("compute-for", help="compute needed to reach a target accuracy, from a saved fit")
+    inverse.add_argument("fit_file", type=Path, help="a fits/<benchmark>.nc written by `fit`")
+    inverse.add_argument("--accuracy", type=_floats, required=True, help="target accuracies, comma-separated")
+    inverse.add_argument("--tpr", type=float, default=20.0, help="tokens per parameter, for laws in N and D")
+    inverse.add_argument("--k", type=float, default=1.0, help="samples per problem, for pass@k")
+    inverse.add_argument("--prob", type=float, default=0.9, help="interval probability (default 0.9)")
+    inverse.add_argument("--csv", type=Path, help="also write the table here")
 
     predict = commands.add_parser("predict", help="predict accuracy from a saved fit")
     predict.add_argument("fit_file", type=Path, help="a fits/<benchmark>.nc written by `fit`")
@@ -98,6 +134,96 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _print_table(frame, csv=None) -> None:
+    print(frame.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    if csv is not None:
+        frame.to_csv(csv, index=False)
+
+
+def _compare(args) -> int:
+    import pandas as pd
+
+    from bayes_scaling.loo import INTERPOLATION_NOTE
+    from bayes_scaling.pipeline import run_comparison
+
+    tables = run_comparison(_spec_from_args(args), quiet=args.quiet)
+    for benchmark, table in tables.items():
+        print(f"{benchmark}: PSIS-LOO, best first (elpd on log(-log Q); runs with high Pareto k refitted exactly)")
+        _print_table(table)
+        print()
+    print(f"note: {INTERPOLATION_NOTE}")
+    if args.csv:
+        pd.concat([t.assign(benchmark=b) for b, t in tables.items()], ignore_index=True).to_csv(args.csv, index=False)
+    return 0
+
+
+def _evaluate(args) -> int:
+    from bayes_scaling.pipeline import run_evaluation
+
+    result = run_evaluation(_spec_from_args(args), args.out, paper_method=not args.no_paper, quiet=args.quiet)
+    print("extrapolation to held-out runs, per benchmark (bayes: posterior median and intervals; "
+          "paper: the paper's point fit)")
+    _print_table(result.scores)
+    print("\npooled over benchmarks (mean of mae, mre, r2 and coverage; elpd summed)")
+    _print_table(result.summary)
+    if len(result.direct_vs_two_stage):
+        print("\ndirect minus two-stage mean absolute error on the same held-out runs "
+              "(negative: direct is closer), posterior")
+        _print_table(result.direct_vs_two_stage)
+    if args.out:
+        print(f"\nwrote {len(result.files)} files to {args.out}/")
+    return 0
+
+
+def _groups(args) -> int:
+    from dataclasses import replace
+
+    from bayes_scaling.decisions import compare_groups
+    from bayes_scaling.pipeline import load_table
+    from bayes_scaling.inference import fit_many, prepare
+    from bayes_scaling.laws import get_law
+    import pandas as pd
+
+    names = [g.strip() for g in args.groups.split(",") if g.strip()]
+    if len(names) != 2:
+        raise BayesScalingError(f"option --groups: expected two groups A,B, got {args.groups!r}")
+    spec = _spec_from_args(args)
+    table = load_table(spec)
+    law = get_law(spec.form)
+    tables, summaries = [], []
+    for benchmark in spec.benchmarks:
+        data = [
+            prepare(law.select_data(table, benchmark, spec.metric, max_compute=spec.max_compute,
+                                    **law.selection_options({**spec.select_options(), "group": name})), law)[0]
+            for name in names
+        ]
+        fit_a, fit_b = fit_many(data, law.name, spec.prior_distributions(), quiet=args.quiet,
+                                **spec.sampler_options())
+        result = compare_groups(fit_a, fit_b, args.compute, prob=args.prob, tpr=spec.tpr or 20.0,
+                                labels=(names[0], names[1]))
+        tables.append(result.table.assign(benchmark=benchmark))
+        summaries.append(result.summary.assign(benchmark=benchmark))
+        print(f"{benchmark}: {names[0]} against {names[1]} ({law.name})")
+        _print_table(result.table)
+        print()
+    print(f"where each group is better with probability >= {args.prob:g}, and where the curves cross")
+    _print_table(pd.concat(summaries, ignore_index=True), None)
+    if args.csv:
+        pd.concat(tables, ignore_index=True).to_csv(args.csv, index=False)
+    return 0
+
+
+def _compute_for(args) -> int:
+    from bayes_scaling.decisions import compute_for_accuracy
+
+    table = compute_for_accuracy(_open_fit(args.fit_file), args.accuracy, prob=args.prob, tpr=args.tpr, k=args.k)
+    for answer in table["answer"]:
+        print(answer)
+    print()
+    _print_table(table.drop(columns="answer"), args.csv)
+    return 0
+
+
 def _spec_from_args(args):
     from dataclasses import replace
 
@@ -116,7 +242,9 @@ def _spec_from_args(args):
         "chance_margin": args.chance_margin,
         "k": args.k,
         "loss_benchmark": args.loss_benchmark,
-        "form": args.form,
+        "form": getattr(args, "form", None),
+        "forms": tuple(f.strip() for f in args.forms.split(",") if f.strip()) if getattr(args, "forms", None) else None,
+        "cutoffs": tuple(args.cutoffs) if getattr(args, "cutoffs", None) else None,
         **_sampler_overrides(args),
     }
     overrides = {k: v for k, v in overrides.items() if v is not None}
@@ -156,19 +284,24 @@ def _run_and_report(spec, out: Path, quiet: bool) -> int:
     return 0
 
 
-def _predict(args) -> int:
+def _open_fit(path: Path):
     import xarray as xr
 
+    if not path.is_file():
+        raise BayesScalingError(f"no such fit file: {path}")
+    try:
+        idata = xr.open_datatree(path, engine="h5netcdf").load()
+    except (OSError, ValueError) as err:
+        raise BayesScalingError(f"cannot read fit file {path}: {err}") from None
+    if "law" not in idata.attrs:
+        raise BayesScalingError(f"{path} is not a fit written by bayes-scaling")
+    return idata
+
+
+def _predict(args) -> int:
     from bayes_scaling.predict import predict
 
-    if not args.fit_file.is_file():
-        raise BayesScalingError(f"no such fit file: {args.fit_file}")
-    try:
-        idata = xr.open_datatree(args.fit_file, engine="h5netcdf").load()
-    except (OSError, ValueError) as err:
-        raise BayesScalingError(f"cannot read fit file {args.fit_file}: {err}") from None
-    if "law" not in idata.attrs:
-        raise BayesScalingError(f"{args.fit_file} is not a fit written by bayes-scaling")
+    idata = _open_fit(args.fit_file)
     table = predict(idata, args.compute, params=args.params, tokens=args.tokens, k=args.k, prob=args.prob)
     print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     if args.csv:
@@ -219,6 +352,9 @@ def main(argv: list[str] | None = None) -> int:
             return _run_and_report(replace(DEMO_SPEC, **_sampler_overrides(args)), args.out, args.quiet)
         if args.command == "predict":
             return _predict(args)
+        handlers = {"compare": _compare, "evaluate": _evaluate, "groups": _groups, "compute-for": _compute_for}
+        if args.command in handlers:
+            return handlers[args.command](args)
         if args.command == "prior":
             return _prior(args)
         if args.command == "datasets":

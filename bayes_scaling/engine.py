@@ -32,8 +32,8 @@ from numpyro.infer.util import initialize_model, log_likelihood
 PAD_MULTIPLE = 8
 #: Environment variable that switches the persistent compilation cache off ("0").
 CACHE_ENV = "BAYES_SCALING_COMPILATION_CACHE"
-#: BFGS iterations for each dataset's posterior mode (``init="map"``).
-MAP_MAX_ITER = 200
+#: Damped Newton steps for each dataset's posterior mode (``init="map"``).
+MAP_STEPS = 40
 #: Initial values are drawn uniformly in (-radius, radius) on the unconstrained
 #: scale, as NumPyro's ``init_to_uniform`` and Stan do.
 INIT_RADIUS = 2.0
@@ -63,6 +63,41 @@ def enable_compilation_cache(path: str | Path | None = None) -> Path | None:
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
     return Path(path)
+
+
+def posterior_mode(potential, z0, steps: int = MAP_STEPS):
+    """Minimise ``potential`` from ``z0`` by damped Newton (Levenberg-Marquardt) steps.
+
+    Each step solves ``(H + lam I) d = -g`` and is kept only if the potential
+    falls, halving ``lam`` then; otherwise ``lam`` grows fourfold, so an
+    indefinite Hessian far from the mode turns the step into a short gradient
+    step. For the few parameters of a scaling law the exact Hessian is cheap,
+    and a fixed-length loop compiles in a fraction of the time of a
+    line-searching quasi-Newton method, which matters more here than the
+    handful of extra iterations (the start only needs to be near the mode).
+
+    Returns
+    -------
+    mode, hessian : arrays
+        The best point found (``z0`` if no step was finite) and the Hessian of
+        ``potential`` there.
+    """
+    gradient, hessian = jax.grad(potential), jax.hessian(potential)
+    eye = jnp.eye(z0.shape[-1])
+
+    def step(_, carry):
+        z, value, damping = carry
+        proposal = z - jnp.linalg.solve(hessian(z) + damping * eye, gradient(z))
+        proposed = potential(proposal)
+        better = jnp.isfinite(proposed) & jnp.all(jnp.isfinite(proposal)) & (proposed < value)
+        return (
+            jnp.where(better, proposal, z),
+            jnp.where(better, proposed, value),
+            jnp.where(better, damping * 0.5, damping * 4.0),
+        )
+
+    mode, _, _ = jax.lax.fori_loop(0, steps, step, (z0, potential(z0), jnp.asarray(1e-3, z0.dtype)))
+    return mode, hessian(mode)
 
 
 @dataclass(frozen=True)
@@ -147,10 +182,8 @@ def _program(law, priors_treedef, num_warmup, num_samples, num_chains, target_ac
 
         def mode_and_variance(inp, obs, msk):
             potential = lambda v: potential_gen(priors, inp, obs, msk)(unravel(v))  # noqa: E731
-            found = jax.scipy.optimize.minimize(potential, jnp.zeros(dim), method="BFGS",
-                                                options={"maxiter": MAP_MAX_ITER})
-            mode = jnp.where(jnp.all(jnp.isfinite(found.x)), found.x, 0.0)
-            variance = jnp.diag(jnp.linalg.inv(jax.hessian(potential)(mode)))
+            mode, hessian = posterior_mode(potential, jnp.zeros(dim))
+            variance = jnp.diag(jnp.linalg.inv(hessian))
             # A Hessian that is not positive definite at the optimum gives no
             # usable curvature: fall back to unit variances, as uniform init would.
             usable = jnp.all(jnp.isfinite(variance) & (variance > 0))
@@ -269,8 +302,7 @@ def sample_batch(
         Seeds both the initial values and the sampler.
     init : {"map", "uniform"}
         ``"map"`` (default): find each dataset's posterior mode on the
-        unconstrained scale by BFGS (the multi-start point fit of the paper,
-        but on our own posterior), start the chains around it over-dispersed
+        unconstrained scale by damped Newton steps (:func:`posterior_mode`), start the chains around it over-dispersed
         by twice the curvature scale, and start the diagonal mass matrix
         from the inverse Hessian there. ``"uniform"``: start uniformly in
         (-2, 2) with a unit mass matrix, as NumPyro and Stan do.

@@ -13,7 +13,7 @@ import pandas as pd
 
 from bayes_scaling.datasets import load_dataset, read_table
 from bayes_scaling.diagnostics import diagnose
-from bayes_scaling.errors import DataError
+from bayes_scaling.errors import DataError, SpecError
 from bayes_scaling.inference import fit_many, prepare, read_attrs
 from bayes_scaling.plotting import plot_bands, save_figure
 from bayes_scaling.predict import PROBS, predict_held_out
@@ -62,8 +62,17 @@ class AnalysisResult:
 
 
 def load_table(spec: Spec) -> pd.DataFrame:
+    """The spec's table: a bundled data set, several joined by commas, or a CSV file."""
     if spec.dataset is not None:
-        return load_dataset(spec.dataset)
+        names = [name.strip() for name in spec.dataset.split(",") if name.strip()]
+        tables = [load_dataset(name) for name in names]
+        if len(tables) == 1:
+            return tables[0]
+        # Run ids are only unique within a data set.
+        return pd.concat(
+            [table.assign(run_id=name + "/" + table["run_id"]) for name, table in zip(names, tables)],
+            ignore_index=True,
+        )
     return read_table(spec.path, columns=spec.columns, chance=spec.chance)
 
 
@@ -204,3 +213,110 @@ def format_summary(result: AnalysisResult, prob: float = 0.9) -> str:
     for benchmark, reason in result.skipped.items():
         lines.append(f"skipped {benchmark}: {reason}")
     return "\n".join(lines)
+
+
+# ------------------------------------------------------------------ comparisons
+
+
+@dataclass
+class EvaluationResult:
+    """What :func:`run_evaluation` produced: the tidy tables and the fits behind them."""
+
+    scores: pd.DataFrame
+    summary: pd.DataFrame
+    direct_vs_two_stage: pd.DataFrame
+    fits: dict
+    files: list = field(default_factory=list)
+
+
+def run_evaluation(
+    spec: Spec, out_dir=None, *, table=None, paper_method: bool = True, quiet: bool = False
+) -> EvaluationResult:
+    """Score extrapolation of the spec's forms at its cut-offs; direct against two-stage where both are present.
+
+    Fits every form of ``spec.evaluated_forms`` to every benchmark and cut-off
+    (:func:`bayes_scaling.evaluate.evaluate`, with the paper method beside),
+    then, per cut-off, compares the first direct form with the first two-stage
+    form (:func:`bayes_scaling.evaluate.direct_vs_two_stage`). With
+    ``out_dir``, writes ``scores.csv``, ``summary.csv`` and
+    ``direct_vs_two_stage.csv`` there.
+    """
+    from bayes_scaling.evaluate import direct_vs_two_stage, evaluate, summarise
+
+    table = load_table(spec) if table is None else table
+    fits: dict = {}
+    scores = evaluate(
+        table, spec.benchmarks, spec.evaluated_forms, spec.evaluated_cutoffs, metric=spec.metric,
+        select_options=spec.select_options(), priors=spec.prior_distributions(), paper_method=paper_method,
+        quiet=quiet, fits_out=fits, **spec.sampler_options(),
+    )
+    two_stage = [form for form in spec.evaluated_forms if get_law(form).extra_select_options]
+    direct = [form for form in spec.evaluated_forms if not get_law(form).extra_select_options]
+    comparisons = []
+    if two_stage and direct:
+        for cutoff in spec.evaluated_cutoffs:
+            pick = {form: {b: fit for (f, b, c), fit in fits.items() if f == form and c == cutoff}
+                    for form in (direct[0], two_stage[0])}
+            frame = direct_vs_two_stage(pick[direct[0]], pick[two_stage[0]])
+            if len(frame):
+                comparisons.append(frame.assign(direct=direct[0], two_stage=two_stage[0], cutoff=cutoff))
+    result = EvaluationResult(
+        scores=scores, summary=summarise(scores),
+        direct_vs_two_stage=pd.concat(comparisons, ignore_index=True) if comparisons else pd.DataFrame(),
+        fits=fits,
+    )
+    if out_dir is not None:
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        for name in ("scores", "summary", "direct_vs_two_stage"):
+            path = out / f"{name}.csv"
+            getattr(result, name).to_csv(path, index=False)
+            result.files.append(path)
+    return result
+
+
+def run_comparison(spec: Spec, *, table=None, quiet: bool = False) -> dict[str, pd.DataFrame]:
+    """PSIS-LOO comparison of the spec's forms, per benchmark (:func:`bayes_scaling.loo.compare_forms`).
+
+    Returns benchmark -> comparison table. Each form's fits of all benchmarks
+    run in one compiled program; the exact refits of runs with high Pareto k
+    in another.
+    """
+    from bayes_scaling.loo import compare_forms
+
+    forms = spec.evaluated_forms
+    if len(forms) < 2:
+        raise SpecError(f"spec {spec.name!r}: compare needs at least two forms (evaluate.forms or --forms)")
+    kinds = {bool(get_law(form).extra_select_options) for form in forms}
+    if len(kinds) > 1:
+        raise SpecError(
+            "option forms: two-stage forms condition accuracy on each run's loss, so their LOO is not comparable "
+            "with direct forms; compare those by `evaluate`"
+        )
+    table = load_table(spec) if table is None else table
+    selected: dict[str, dict] = {form: {} for form in forms}
+    for benchmark in spec.benchmarks:
+        try:
+            for form in forms:
+                law = get_law(form)
+                data = law.select_data(table, benchmark, spec.metric, max_compute=spec.max_compute,
+                                       **law.selection_options(spec.select_options()))
+                selected[form][benchmark] = prepare(data, law)[0]
+        except DataError as err:
+            # Reported, not fatal: the other benchmarks can still be compared.
+            for form in forms:
+                selected[form].pop(benchmark, None)
+            if not quiet:
+                print(f"skipped {benchmark}: {err}", file=sys.stderr)
+    benchmarks = list(selected[forms[0]])
+    if not benchmarks:
+        raise DataError("no benchmark could be fitted by every form")
+    fits = {
+        form: dict(zip(benchmarks, fit_many([selected[form][b] for b in benchmarks], form,
+                                            spec.prior_distributions(), quiet=quiet, **spec.sampler_options())))
+        for form in forms
+    }
+    return {
+        benchmark: compare_forms({form: fits[form][benchmark] for form in forms}, priors=spec.prior_distributions())
+        for benchmark in benchmarks
+    }

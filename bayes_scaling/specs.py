@@ -48,6 +48,7 @@ _SECTIONS = {
     ),
     "holdout": ("max_compute",),
     "law": ("form", "priors"),
+    "evaluate": ("forms", "cutoffs"),
     "sampler": ("num_warmup", "num_samples", "num_chains", "chain_method", "target_accept_prob", "seed"),
 }
 
@@ -71,6 +72,9 @@ class Spec:
     max_compute: float | None = None
     form: str = "power_law"
     priors: dict = field(default_factory=dict)
+    # Forms and compute cut-offs of `compare` and `evaluate` (default: form and max_compute).
+    forms: tuple[str, ...] = ()
+    cutoffs: tuple[float, ...] = ()
     # Sampler defaults live in one place, SamplerSettings.
     num_warmup: int = SamplerSettings.num_warmup
     num_samples: int = SamplerSettings.num_samples
@@ -85,6 +89,10 @@ class Spec:
         if not self.benchmarks:
             raise SpecError(f"spec {self.name!r}: data.benchmarks is empty")
         object.__setattr__(self, "benchmarks", tuple(self.benchmarks))
+        object.__setattr__(self, "forms", tuple(self.forms))
+        object.__setattr__(self, "cutoffs", tuple(float(c) for c in self.cutoffs))
+        for form in self.forms:
+            get_law(form)
         for key in ("num_warmup", "num_samples", "num_chains"):
             if int(getattr(self, key)) < 1:
                 raise SpecError(f"spec {self.name!r}: sampler.{key} must be at least 1")
@@ -97,6 +105,23 @@ class Spec:
 
     def sampler_options(self) -> dict:
         return {key: getattr(self, key) for key in _SECTIONS["sampler"]}
+
+    def select_options(self) -> dict:
+        """Options of a law's data selection, except benchmark, metric and cut-off."""
+        return {"group": self.group, "tpr": self.tpr, "k": self.k, "chance_margin": self.chance_margin,
+                "dataset": self.dataset or self.path, "loss_benchmark": self.loss_benchmark}
+
+    @property
+    def evaluated_forms(self) -> tuple[str, ...]:
+        return self.forms or (self.form,)
+
+    @property
+    def evaluated_cutoffs(self) -> tuple[float, ...]:
+        if self.cutoffs:
+            return self.cutoffs
+        if self.max_compute is None:
+            raise SpecError(f"spec {self.name!r}: evaluate needs evaluate.cutoffs or holdout.max_compute")
+        return (self.max_compute,)
 
 
 def parse_prior(text: str, name: str = "prior") -> dist.Distribution:

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 import bayes_scaling as bs
+import jax.monitoring as jax_monitoring
 
 #: Small sampler settings for tests: enough for stable intervals, quick to run.
 FAST = dict(num_warmup=500, num_samples=500, num_chains=4, quiet=True)
@@ -41,3 +42,33 @@ def arc_easy_fit(dclm):
     """The direct law on ARC-Easy, DCLM TPR 20, fitted up to 1e21 FLOPs."""
     data = bs.select(dclm, "arc_easy", tpr=20, max_compute=1e21)
     return bs.fit(data, **FAST, seed=1)
+
+
+# ------------------------------------------------------------ compile time
+# The suite's time is mostly JAX tracing and compiling the batched sampler, once
+# per law, settings and padded shape. Tests are grouped to share programs; this
+# tally (printed at the end of a run) shows where the rest goes.
+_COMPILE_SECONDS: dict[str, float] = {}
+_CURRENT_TEST = ["(collection)"]
+
+
+def _tally(event: str, duration: float, **_):
+    if event.startswith("/jax/core/compile/") and duration > 0.5:
+        _COMPILE_SECONDS[_CURRENT_TEST[0]] = _COMPILE_SECONDS.get(_CURRENT_TEST[0], 0.0) + duration
+
+
+jax_monitoring.register_event_duration_secs_listener(_tally)
+
+
+def pytest_runtest_logstart(nodeid):
+    # Before set-up, so a module fixture's compilation counts for its first test.
+    _CURRENT_TEST[0] = nodeid
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not _COMPILE_SECONDS:
+        return
+    total = sum(_COMPILE_SECONDS.values())
+    terminalreporter.write_sep("-", f"JAX tracing and compilation: {total:.0f} s (steps over 0.5 s)")
+    for test, seconds in sorted(_COMPILE_SECONDS.items(), key=lambda item: -item[1])[:15]:
+        terminalreporter.write_line(f"{seconds:6.1f} s  {test}")

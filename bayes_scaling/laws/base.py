@@ -130,6 +130,14 @@ class Law:
     # A law whose data or likelihood differ from the shared pattern (the
     # two-stage baseline) overrides these three; every other law inherits them.
 
+    #: Selection options this law takes beyond those of ``select`` (the two-stage ``loss_benchmark``).
+    extra_select_options: ClassVar[tuple[str, ...]] = ()
+
+    def selection_options(self, options: Mapping) -> dict:
+        """The subset of ``options`` this law's :meth:`select_data` takes (for runs over several forms)."""
+        known = (*_SELECT_OPTIONS, *self.extra_select_options)
+        return {key: value for key, value in options.items() if key in known}
+
     def select_data(self, table, benchmark: str, metric: str = "acc", **options):
         """The points this law is fitted on: :func:`bayes_scaling.selection.select` by default.
 

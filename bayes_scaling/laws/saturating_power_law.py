@@ -182,24 +182,11 @@ def max_accuracy(idata, prob: float | Sequence[float] = 0.9) -> pd.DataFrame:
     >>> idata = bs.fit(data, "saturating_power_law", quiet=True)  # doctest: +SKIP
     >>> max_accuracy(idata).loc["max_accuracy", ["median", "lower_90", "upper_90"]]  # doctest: +SKIP
     """
-    posterior = idata["posterior"]
-    if "floor_share" not in posterior or "log_total" not in posterior:
-        raise SpecError(
-            f"max_accuracy needs a fit of a law with a floor (saturating_power_law, bnsl), "
-            f"got a {idata.attrs.get('law')!r} fit"
-        )
     probs = [prob] if np.ndim(prob) == 0 else list(prob)
     for p in probs:
         if not 0 < p < 1:
             raise SpecError(f"option prob: {p} is not in (0, 1)")
-    chance = np.unique(np.asarray(idata["constant_data"]["chance"], dtype=float))
-    if chance.size != 1:
-        raise SpecError(f"max_accuracy needs one chance level per fit, got {chance.tolist()}")
-    e = np.asarray(posterior["floor_share"], dtype=float).ravel() * np.exp(
-        np.asarray(posterior["log_total"], dtype=float).ravel()
-    )
-    q_max = np.exp(-e)
-    draws = {"max_accuracy": chance[0] + (1.0 - chance[0]) * q_max, "max_q": q_max, "e": e}
+    draws = _ceiling_draws(idata)
     table = pd.DataFrame({"median": {name: np.median(values) for name, values in draws.items()}})
     for p in probs:
         tag = f"{100 * p:g}"
@@ -207,3 +194,26 @@ def max_accuracy(idata, prob: float | Sequence[float] = 0.9) -> pd.DataFrame:
         table[f"upper_{tag}"] = {name: np.quantile(values, (1 + p) / 2) for name, values in draws.items()}
     table.index.name = "quantity"
     return table
+
+
+def _ceiling_draws(idata) -> dict[str, np.ndarray]:
+    """Posterior draws of the floor ``E``, ``Q_max`` and the maximum accuracy of a fit with a floor."""
+    posterior = idata["posterior"]
+    if "floor_share" not in posterior or "log_total" not in posterior:
+        raise SpecError(
+            f"max_accuracy needs a fit of a law with a floor (saturating_power_law, bnsl), "
+            f"got a {idata.attrs.get('law')!r} fit"
+        )
+    chance = np.unique(np.asarray(idata["constant_data"]["chance"], dtype=float))
+    if chance.size != 1:
+        raise SpecError(f"max_accuracy needs one chance level per fit, got {chance.tolist()}")
+    e = np.asarray(posterior["floor_share"], dtype=float).ravel() * np.exp(
+        np.asarray(posterior["log_total"], dtype=float).ravel()
+    )
+    q_max = np.exp(-e)
+    return {"max_accuracy": chance[0] + (1.0 - chance[0]) * q_max, "max_q": q_max, "e": e}
+
+
+def max_accuracy_draws(idata) -> np.ndarray:
+    """Posterior draws (chains and draws flattened) of the maximum accuracy a fit with a floor implies."""
+    return _ceiling_draws(idata)["max_accuracy"]

@@ -245,6 +245,7 @@ class TwoStage(Law):
         "rate_20",
         "loss_20",
     )
+    extra_select_options: ClassVar[tuple[str, ...]] = ("loss_benchmark",)
     #: Stage 2: ``"logistic"`` or ``"linear"``.
     stage2: ClassVar[str] = "logistic"
     #: Whether stage 1 has the irreducible loss ``E``.
