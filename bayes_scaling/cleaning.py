@@ -76,18 +76,18 @@ def pass_at_k_problems(frame: pd.DataFrame, tolerance: float = TOLERANCE) -> pd.
         rows that are not ``pass_at_k``). Every row of one evaluation gets the
         same reason.
     """
-    reasons = pd.Series("", index=frame.index, dtype=object)
-    rows = frame[frame["metric"] == "pass_at_k"]
-    if rows.empty:
-        return reasons
+    reasons = np.full(len(frame), "", dtype=object)
+    # By position, not index label: a table's labels need not be unique (pd.concat).
+    rows = frame.reset_index(drop=True)
+    rows = rows[rows["metric"] == "pass_at_k"]
     for _, evaluation in rows.groupby(EVALUATION_KEY, sort=False):
         ordered = evaluation.sort_values("k")
         reason = _evaluation_problem(
             ordered["value"].to_numpy(float), ordered["k"].to_numpy(float), tolerance
         )
         if reason:
-            reasons.loc[evaluation.index] = reason
-    return reasons
+            reasons[evaluation.index] = reason
+    return pd.Series(reasons, index=frame.index, dtype=object)
 
 
 def flag_broken_pass_at_k(frame: pd.DataFrame, tolerance: float = TOLERANCE) -> pd.Series:

@@ -14,6 +14,8 @@ from pathlib import Path
 from bayes_scaling.errors import BayesScalingError
 
 EXIT_BAD_INPUT = 2
+#: Exit status of --strict when a fit fails a sampling check (R-hat, ESS, divergences, E-BFMI).
+EXIT_SAMPLING = 3
 
 
 class _Parser(argparse.ArgumentParser):
@@ -22,6 +24,8 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message):
         command = self.prog.removeprefix("bayes-scaling").strip()
         where = f"{command} " if command else ""
+        # A stray argument may hold a line break; the error stays one line.
+        message = " ".join(str(message).split())
         self.exit(EXIT_BAD_INPUT, f"bayes-scaling: error: {where}{message}\n")
 
 
@@ -49,6 +53,10 @@ def _add_sampler(parser):
     group.add_argument("--num-chains", type=int, help="chains (default 4)")
     group.add_argument("--seed", type=int, help="PRNG seed (default 0)")
     group.add_argument("--quiet", action="store_true", help="no progress or diagnostics on stderr")
+    group.add_argument("--no-retry", action="store_true",
+                       help="do not refit a fit that fails a sampling check (by default: once, longer warm-up)")
+    group.add_argument("--strict", action="store_true",
+                       help=f"exit with status {EXIT_SAMPLING} when any fit fails a sampling check")
 
 
 def _add_data(parser):
@@ -172,7 +180,7 @@ def _evaluate(args) -> int:
         _print_table(result.direct_vs_two_stage)
     if args.out:
         print(f"\nwrote {len(result.files)} files to {args.out}/")
-    return 0
+    return _strict_check(args, {"/".join(map(str, key)): fit for key, fit in result.fits.items()})
 
 
 def _groups(args) -> int:
@@ -267,10 +275,25 @@ def _chance_value(benchmark: str, text: str) -> float:
 
 def _sampler_overrides(args) -> dict:
     keys = ("num_warmup", "num_samples", "num_chains", "seed")
-    return {key: getattr(args, key) for key in keys if getattr(args, key) is not None}
+    overrides = {key: getattr(args, key) for key in keys if getattr(args, key) is not None}
+    if getattr(args, "no_retry", False):
+        overrides["retry"] = False
+    return overrides
 
 
-def _run_and_report(spec, out: Path, quiet: bool) -> int:
+def _strict_check(args, fits) -> int:
+    """With --strict, one line naming every fit that failed a sampling check, and exit status 3."""
+    from bayes_scaling.inference import fit_warnings
+
+    failed = {label: fit_warnings(fit) for label, fit in fits.items() if fit_warnings(fit)}
+    if not failed or not getattr(args, "strict", False):
+        return 0
+    detail = "; ".join(f"{label}: {', '.join(w['message'] for w in found)}" for label, found in failed.items())
+    print(f"bayes-scaling: error: --strict: {len(failed)} fit(s) failed sampling checks: {detail}", file=sys.stderr)
+    return EXIT_SAMPLING
+
+
+def _run_and_report(spec, out: Path, quiet: bool, args=None) -> int:
     from bayes_scaling.pipeline import format_held_out, format_summary, run_spec
 
     start = time.perf_counter()
@@ -281,21 +304,13 @@ def _run_and_report(spec, out: Path, quiet: bool) -> int:
     print(f"\nwrote {len(result.files)} files to {out}/ in {time.perf_counter() - start:.1f} s")
     if not result.fits:
         raise BayesScalingError("no benchmark could be fitted")
-    return 0
+    return _strict_check(args, result.fits)
 
 
 def _open_fit(path: Path):
-    import xarray as xr
+    from bayes_scaling.saving import load_fit
 
-    if not path.is_file():
-        raise BayesScalingError(f"no such fit file: {path}")
-    try:
-        idata = xr.open_datatree(path, engine="h5netcdf").load()
-    except (OSError, ValueError) as err:
-        raise BayesScalingError(f"cannot read fit file {path}: {err}") from None
-    if "law" not in idata.attrs:
-        raise BayesScalingError(f"{path} is not a fit written by bayes-scaling")
-    return idata
+    return load_fit(path)
 
 
 def _predict(args) -> int:
@@ -343,13 +358,13 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command == "fit":
-            return _run_and_report(_spec_from_args(args), args.out, args.quiet)
+            return _run_and_report(_spec_from_args(args), args.out, args.quiet, args)
         if args.command == "demo":
             from dataclasses import replace
 
             from bayes_scaling.pipeline import DEMO_SPEC
 
-            return _run_and_report(replace(DEMO_SPEC, **_sampler_overrides(args)), args.out, args.quiet)
+            return _run_and_report(replace(DEMO_SPEC, **_sampler_overrides(args)), args.out, args.quiet, args)
         if args.command == "predict":
             return _predict(args)
         handlers = {"compare": _compare, "evaluate": _evaluate, "groups": _groups, "compute-for": _compute_for}

@@ -14,6 +14,9 @@ Examples
 
 from __future__ import annotations
 
+import lzma
+import zipfile
+import zlib
 from collections.abc import Mapping, Sequence
 from importlib import resources
 from pathlib import Path
@@ -152,9 +155,17 @@ def read_table(
         path = Path(source)
         if not path.is_file():
             raise DataError(f"no such file: {path}")
+        # Identifiers are text: read as numbers, runs "007" and "7" would become one run.
+        text = {"run_id", "group", "benchmark", "metric"}
+        if isinstance(columns, Mapping):
+            text |= {theirs for theirs, ours in columns.items() if isinstance(theirs, str) and ours in text}
         try:
-            frame = pd.read_csv(path)
-        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+            frame = pd.read_csv(path, dtype={name: str for name in text})
+        except (
+            pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError,
+            # a .gz, .zip, .xz ... that is not one, or is cut short
+            OSError, EOFError, zipfile.BadZipFile, zlib.error, lzma.LZMAError,
+        ) as err:
             first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             raise DataError(f"cannot read {path} as CSV: {first_line}") from None
     return normalise_table(frame, columns=columns, chance=chance)

@@ -54,20 +54,37 @@ class Diagnostics:
     def divergent_fraction(self) -> float:
         return self.n_divergent / self.n_draws if self.n_draws else 0.0
 
+    def warnings(self) -> list[dict]:
+        """Every threshold that is not met, as structured records.
+
+        Each record has ``check`` (``rhat``, ``ess_bulk``, ``ess_tail``,
+        ``divergences``, ``bfmi``), ``value``, ``threshold``, ``parameter``
+        (the worst one, or ``None``) and ``message``, one line for people.
+        """
+        found = []
+
+        def add(check, value, threshold, parameter, message):
+            found.append({"check": check, "value": float(value), "threshold": threshold, "parameter": parameter,
+                          "message": message})
+
+        if not self.max_rhat <= RHAT_MAX:
+            worst = str(self.table["rhat"].idxmax())
+            add("rhat", self.max_rhat, RHAT_MAX, worst, f"R-hat {self.max_rhat:.3f} > {RHAT_MAX} ({worst})")
+        for kind in ("bulk", "tail"):
+            column = f"ess_{kind}"
+            value = float(self.table[column].min())
+            if not value >= ESS_MIN:
+                worst = str(self.table[column].idxmin())
+                add(column, value, ESS_MIN, worst, f"{kind} ESS {value:.0f} < {ESS_MIN} ({worst})")
+        if self.n_divergent:
+            add("divergences", self.n_divergent, 0, None, f"{self.n_divergent} divergent transitions")
+        if not self.min_bfmi >= BFMI_MIN:
+            add("bfmi", self.min_bfmi, BFMI_MIN, None, f"E-BFMI {self.min_bfmi:.2f} < {BFMI_MIN}")
+        return found
+
     def problems(self) -> list[str]:
         """Human-readable statements of every threshold that is not met."""
-        found = []
-        if not self.max_rhat <= RHAT_MAX:
-            found.append(f"R-hat {self.max_rhat:.3f} > {RHAT_MAX} ({self.table['rhat'].idxmax()})")
-        if not self.min_ess_bulk >= ESS_MIN:
-            found.append(f"bulk ESS {self.min_ess_bulk:.0f} < {ESS_MIN} ({self.table['ess_bulk'].idxmin()})")
-        if not self.min_ess_tail >= ESS_MIN:
-            found.append(f"tail ESS {self.min_ess_tail:.0f} < {ESS_MIN} ({self.table['ess_tail'].idxmin()})")
-        if self.n_divergent:
-            found.append(f"{self.n_divergent} divergent transitions")
-        if not self.min_bfmi >= BFMI_MIN:
-            found.append(f"E-BFMI {self.min_bfmi:.2f} < {BFMI_MIN}")
-        return found
+        return [record["message"] for record in self.warnings()]
 
     @property
     def ok(self) -> bool:

@@ -30,6 +30,8 @@ from numpyro.infer.util import initialize_model, log_likelihood
 #: Datasets are padded to at least this many points (and to a power of two),
 #: so that datasets of similar sizes reuse one compiled program.
 PAD_MULTIPLE = 8
+#: Smallest batch of fits a program is compiled for (see `_pad_count`).
+MIN_BATCH = 4
 #: Environment variable that switches the persistent compilation cache off ("0").
 CACHE_ENV = "BAYES_SCALING_COMPILATION_CACHE"
 #: Damped Newton steps for each dataset's posterior mode (``init="map"``).
@@ -129,11 +131,15 @@ def _pad_length(n: int) -> int:
 
 
 def _pad_count(n_fits: int) -> int:
-    """Batches are padded too: to a power of two up to 16 fits, then to a multiple of 16.
+    """Batches are padded too: to at least 4 fits, a power of two up to 16, then a multiple of 16.
 
-    Padding fits are copies of the first dataset whose draws are dropped; in
-    small batches the loop overhead, not the extra chains, sets the cost.
+    Padding fits are copies of the first dataset whose draws are dropped. In
+    small batches the loop overhead, not the extra chains, sets the cost, while
+    every distinct batch size costs a compilation: one to four fits share one
+    program.
     """
+    if n_fits <= MIN_BATCH:
+        return MIN_BATCH
     return 1 << math.ceil(math.log2(n_fits)) if n_fits <= 16 else int(math.ceil(n_fits / 16)) * 16
 
 

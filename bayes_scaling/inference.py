@@ -23,6 +23,7 @@ from bayes_scaling.diagnostics import diagnose
 from bayes_scaling.engine import sample_batch
 from bayes_scaling.laws import get_law, law_inputs
 from bayes_scaling.errors import DataError, SpecError
+from bayes_scaling.saving import data_hash, versions
 from bayes_scaling.selection import ScalingData
 
 
@@ -116,6 +117,7 @@ def fit_many(
     seed: int = 0,
     progress_bar: bool | None = None,
     quiet: bool = False,
+    retry: bool = True,
 ) -> list:
     """Fit one law to many datasets in one compiled program (see :mod:`bayes_scaling.engine`).
 
@@ -143,11 +145,20 @@ def fit_many(
         terminal and ``quiet`` is False.
     quiet : bool
         Do not print data summaries and diagnostics to standard error.
+    retry : bool
+        Refit, once, every fit that fails a sampling check (R-hat, ESS,
+        divergences, E-BFMI; see :mod:`bayes_scaling.diagnostics`) with twice
+        the warm-up and a higher target acceptance (:func:`retry_settings`),
+        all such fits in one batch. The retried fit replaces the first and
+        says so in its ``retry`` attribute; if it still fails, its
+        ``warnings`` attribute lists what.
 
     Returns
     -------
     list of xarray.DataTree
-        One per dataset, in order, as :func:`fit` returns.
+        One per dataset, in order, as :func:`fit` returns. Every fit carries
+        ``attrs["warnings"]``: a JSON list of the failed checks (empty when
+        all pass).
     """
     law = get_law(form)
     prior_set = law.priors(priors)
@@ -166,15 +177,69 @@ def fit_many(
         target_accept_prob=target_accept_prob, seed=seed, progress=progress_bar,
         chain_method=settings.resolved_chain_method(),
     )
-    results = []
+    results, failing = [], []
     for index, (data, inputs, y) in enumerate(prepared):
         idata = _to_datatree(samples, index, law, prior_set, settings, data, inputs, y)
         diagnostics = diagnose(idata)
         idata.attrs["diagnostics"] = diagnostics.to_json()
-        if not quiet:
-            print(f"  {data.label} diagnostics: {diagnostics}", file=sys.stderr)
+        idata.attrs["warnings"] = json.dumps(diagnostics.warnings() + data_warnings(law, data))
+        if not diagnostics.ok:
+            failing.append(index)
         results.append(idata)
+    if retry and failing:
+        stronger = retry_settings(num_warmup, target_accept_prob)
+        if not quiet:
+            print(f"  retrying {len(failing)} fit(s) that failed sampling checks, with "
+                  f"num_warmup={stronger['num_warmup']}, target_accept_prob={stronger['target_accept_prob']}",
+                  file=sys.stderr)
+        again = fit_many(
+            [prepared[i][0] for i in failing], law, priors, num_samples=num_samples, num_chains=num_chains,
+            chain_method=chain_method, seed=seed + 1, progress_bar=progress_bar, quiet=True, retry=False, **stronger,
+        )
+        for index, idata in zip(failing, again):
+            first = json.loads(results[index].attrs["warnings"])
+            idata.attrs["retry"] = json.dumps({"first_attempt_warnings": [w["message"] for w in first], **stronger})
+            results[index] = idata
+    if not quiet:
+        for (data, _, _), idata in zip(prepared, results):
+            note = " (after a retry)" if "retry" in idata.attrs else ""
+            print(f"  {data.label} diagnostics{note}: {diagnose(idata)}", file=sys.stderr)
     return results
+
+
+def data_warnings(law, data: ScalingData) -> list[dict]:
+    """Warnings about the data a fit could not fix: accuracy that falls with compute (inverse scaling).
+
+    Every law here rises with compute; on a benchmark whose accuracy falls
+    (Kendall's tau between compute and accuracy below 0 with p < 0.05) the
+    posterior holds the slope near zero and the fit says little. Checked for
+    laws in compute alone.
+    """
+    from scipy.stats import kendalltau
+
+    fitted = data.fitted
+    if tuple(law.inputs) != ("compute",) or len(fitted) < 4:
+        return []
+    tau, p_value = kendalltau(fitted["flops"], fitted["value"])
+    if not (tau < 0 and p_value < 0.05):
+        return []
+    return [{"check": "inverse_scaling", "value": float(tau), "threshold": 0.0, "parameter": None,
+             "message": f"accuracy falls with compute (Kendall tau {tau:.2f}, p = {p_value:.1g}); "
+                        f"{law.name} can only rise, so its slope is held near zero"}]
+
+
+def retry_settings(num_warmup: int, target_accept_prob: float) -> dict:
+    """The settings of a retry: twice the warm-up, target acceptance raised to at least 0.95 (at most 0.99).
+
+    Smaller steps cure most divergences, and a longer warm-up gives step size
+    and mass matrix adaptation the time that low ESS or high R-hat often lack.
+    """
+    return {"num_warmup": 2 * num_warmup, "target_accept_prob": min(0.99, max(0.95, target_accept_prob + 0.05))}
+
+
+def fit_warnings(idata) -> list[dict]:
+    """The structured sampling warnings a fit carries (empty when every check passed)."""
+    return json.loads(idata.attrs.get("warnings", "[]"))
 
 
 def _to_datatree(samples, index, law, priors, settings, data: ScalingData, inputs, y):
@@ -224,6 +289,8 @@ def _to_datatree(samples, index, law, priors, settings, data: ScalingData, input
         excluded=json.dumps(data.excluded["reason"].value_counts().to_dict() if len(data.excluded) else {}),
         data_summary=data.summary(),
         bayes_scaling_version=__version__,
+        data_hash=data_hash(data),
+        versions=json.dumps(versions()),
     )
     return idata
 

@@ -19,6 +19,7 @@ from bayes_scaling.plotting import plot_bands, save_figure
 from bayes_scaling.predict import PROBS, predict_held_out
 from bayes_scaling.laws import get_law
 from bayes_scaling.laws.saturating_power_law import max_accuracy
+from bayes_scaling.saving import save_fit, spec_json
 from bayes_scaling.specs import Spec
 
 #: The demo: the direct law on every multiple-choice benchmark of the DCLM
@@ -144,18 +145,18 @@ def run_spec(
                 "min_ess_bulk": diagnostics.min_ess_bulk,
                 "min_ess_tail": diagnostics.min_ess_tail,
                 "n_divergent": diagnostics.n_divergent,
+                "retried": "retry" in idata.attrs,
+                "warnings": "; ".join(diagnostics.problems()),
             }
         )
         if "floor_share" in idata["posterior"]:
             # Laws with a floor imply a ceiling on accuracy; it is reported with its interval.
             ceiling = max_accuracy(idata, prob=max(prob)).loc["max_accuracy"]
             rows[-1].update({f"max_accuracy_{key}": value for key, value in ceiling.items()})
+        idata.attrs["spec"] = spec_json(spec)
         if out is not None:
             result.files += save_figure(plot_bands(idata, prob=prob), out / "plots" / benchmark)
-            nc_path = out / "fits" / f"{benchmark}.nc"
-            nc_path.parent.mkdir(parents=True, exist_ok=True)
-            idata.to_netcdf(nc_path, engine="h5netcdf")
-            result.files.append(nc_path)
+            result.files.append(save_fit(idata, out / "fits" / f"{benchmark}.nc"))
     result.summary = pd.DataFrame(rows)
     if held_tables:
         held = pd.concat(held_tables, ignore_index=True)
@@ -210,6 +211,12 @@ def format_summary(result: AnalysisResult, prob: float = 0.9) -> str:
             f"all benchmarks: {int(inside.sum())} of {len(inside)} held-out runs inside their {tag}% "
             f"predictive interval ({inside.mean():.0%})"
         )
+    for row in result.summary.to_dict("records"):
+        retried = " after a retry with a longer warm-up" if row.get("retried") else ""
+        if row.get("warnings"):
+            lines.append(f"WARNING {row['benchmark']}: sampling checks failed{retried}: {row['warnings']}")
+        elif retried:
+            lines.append(f"note {row['benchmark']}: passed the sampling checks{retried}")
     for benchmark, reason in result.skipped.items():
         lines.append(f"skipped {benchmark}: {reason}")
     return "\n".join(lines)

@@ -93,11 +93,17 @@ CHANCE: dict[str, float] = {
 }
 
 
+def _shown(value) -> str:
+    """``repr`` on one line: a cell may hold an object whose repr spans lines (an array)."""
+    text = repr(value.item() if isinstance(value, np.generic) else value)
+    return text if len(text.splitlines()) <= 1 else " ".join(text.split())
+
+
 def _row_label(frame: pd.DataFrame, position: int) -> str:
     """A row as a user can find it: its index label and, if present, its run."""
     label = frame.index[position]
     run = frame["run_id"].iloc[position] if "run_id" in frame else None
-    return f"row {label}" + (f" (run {run!r})" if run is not None else "")
+    return f"row {label}" + (f" (run {_shown(run)})" if run is not None else "")
 
 
 def _fail_rows(frame: pd.DataFrame, bad: np.ndarray, column: str, what: str) -> None:
@@ -105,16 +111,45 @@ def _fail_rows(frame: pd.DataFrame, bad: np.ndarray, column: str, what: str) -> 
     if bad.any():
         first = int(np.flatnonzero(bad)[0])
         more = int(bad.sum()) - 1
-        value = frame[column].iloc[first]
-        value = value.item() if isinstance(value, np.generic) else value
         extra = f" ({more} more row{'s' if more != 1 else ''})" if more else ""
-        raise DataError(f"column {column!r}, {_row_label(frame, first)}: {what}, got {value!r}{extra}")
+        raise DataError(
+            f"column {column!r}, {_row_label(frame, first)}: {what}, got {_shown(frame[column].iloc[first])}{extra}"
+        )
 
 
 def _numeric(frame: pd.DataFrame, column: str) -> pd.Series:
-    values = pd.to_numeric(frame[column], errors="coerce")
-    _fail_rows(frame, values.isna() & frame[column].notna(), column, "not a number")
+    raw = frame[column]
+    values = pd.to_numeric(raw, errors="coerce")
+    if raw.dtype.kind in "mM" or isinstance(raw.dtype, pd.PeriodDtype):
+        # to_numeric turns dates and durations into integers; they are not measurements.
+        values = pd.Series(np.nan, index=raw.index)
+    elif values.dtype.kind == "c":
+        # ... and keeps complex numbers, whose imaginary part astype(float) would drop.
+        values = pd.Series(np.where(np.imag(values) == 0, np.real(values), np.nan), index=raw.index)
+    _fail_rows(frame, values.isna() & raw.notna(), column, "not a number")
     return values.astype(float)
+
+
+def _mapping_option(name: str, value) -> dict:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise DataError(f"option {name}: expected a mapping, got {type(value).__name__} {_shown(value)}")
+    return dict(value)
+
+
+def _chance_overrides(chance) -> dict:
+    """The ``chance=`` option, each level checked: a number in [0, 1)."""
+    out = {}
+    for benchmark, level in _mapping_option("chance", chance).items():
+        try:
+            number = float(level)
+        except (TypeError, ValueError):
+            number = float("nan")
+        if not 0 <= number < 1:
+            raise DataError(f"option chance: {_shown(benchmark)} = {_shown(level)} is not a number in [0, 1)")
+        out[benchmark] = number
+    return out
 
 
 def normalise_table(
@@ -148,12 +183,22 @@ def normalise_table(
     """
     if not isinstance(table, pd.DataFrame):
         raise DataError(f"expected a pandas DataFrame, got {type(table).__name__}")
-    frame = table.rename(columns=dict(columns or {})).copy()
+    renames = _mapping_option("columns", columns)
+    for theirs, ours in renames.items():
+        if not isinstance(ours, str):
+            raise DataError(f"option columns: {_shown(theirs)} must map to a column name, got {_shown(ours)}")
+    frame = table.rename(columns=renames).copy()
+    chance = _chance_overrides(chance)
     if len(frame) == 0:
         raise DataError("the table has no rows")
+    twice = frame.columns[frame.columns.duplicated()]
+    if len(twice):
+        raise DataError(f"column {_shown(twice[0])} appears more than once" + (" after renaming" if columns else ""))
     missing = [c for c in REQUIRED if c not in frame]
     if missing:
-        raise DataError(f"missing required column {missing[0]!r} (columns present: {', '.join(map(str, frame.columns))})")
+        raise DataError(
+            f"missing required column {missing[0]!r} (columns present: {', '.join(map(_shown, frame.columns))})"
+        )
     if "flops" not in frame and not {"params", "tokens"} <= set(frame.columns):
         raise DataError("missing required column 'flops' (or both 'params' and 'tokens' to derive it)")
 
@@ -177,8 +222,16 @@ def normalise_table(
     if "flops" not in frame:
         # C = 6 N D, the usual estimate of training FLOPs for a dense transformer.
         frame["flops"] = 6.0 * frame["params"] * frame["tokens"]
-    if "tpr" not in frame and {"params", "tokens"} <= set(frame.columns):
+        # Finite positive factors can still overflow (or underflow) in the product.
+        flops = frame["flops"]
+        _fail_rows(frame, ~(np.isfinite(flops) & (flops > 0)), "flops", "6 * params * tokens is not finite and positive")
+    derived = "tpr" not in frame and {"params", "tokens"} <= set(frame.columns)
+    if derived:
         frame["tpr"] = frame["tokens"] / frame["params"]
+    if "tpr" in frame:
+        tpr, how = frame["tpr"], " (tokens / params)" if derived else ""
+        _fail_rows(frame, tpr.notna() & ~np.isfinite(tpr), "tpr", "must be finite" + how)
+        _fail_rows(frame, tpr.notna() & (tpr <= 0), "tpr", "must be positive" + how)
     if "group" not in frame:
         frame["group"] = "all"
     frame["group"] = frame["group"].fillna("all").astype(str)
@@ -193,7 +246,7 @@ def normalise_table(
     if "k" not in frame:
         frame["k"] = np.nan
     is_pass = (metric == "pass_at_k").to_numpy()
-    _fail_rows(frame, is_pass & ~(frame["k"] >= 1), "k", "pass_at_k rows need k >= 1")
+    _fail_rows(frame, is_pass & ~((frame["k"] >= 1) & np.isfinite(frame["k"])), "k", "pass_at_k rows need a finite k >= 1")
 
     frame["chance"] = _chance_column(frame, is_acc, chance)
     _check_duplicates(frame)
@@ -206,14 +259,14 @@ def normalise_table(
 
 
 def _chance_column(frame, is_acc, overrides):
-    table = {**CHANCE, **dict(overrides or {})}
+    table = {**CHANCE, **overrides}
     looked_up = frame["benchmark"].map(table)
     if "chance" in frame:
         given = frame["chance"]
         # An explicit override wins over the table's column, the column over CHANCE.
         chance = given.where(given.notna(), looked_up)
         if overrides:
-            chance = frame["benchmark"].map(dict(overrides)).where(
+            chance = frame["benchmark"].map(overrides).where(
                 frame["benchmark"].isin(list(overrides)), chance
             )
     else:
@@ -233,24 +286,33 @@ def _chance_column(frame, is_acc, overrides):
 
 
 def _check_duplicates(frame: pd.DataFrame) -> None:
-    """The same run must not carry two different values or two different sizes."""
+    """The same run must not carry two different values, chance levels, sizes or groups.
+
+    Rows that agree on all of these are exact duplicates (dropped and counted by
+    :func:`normalise_table`); any disagreement is an error naming two rows that differ.
+    """
     key = ["run_id", "benchmark", "metric", "k"]
     keyed = frame.groupby(key, sort=False, dropna=False).ngroup()
-    for column in ["value", *[c for c in RUN_COLUMNS if c in frame]]:
-        group_key = keyed if column == "value" else frame["run_id"]
+    per_key = ["value", "chance"]
+    for column in [*per_key, *[c for c in RUN_COLUMNS if c in frame], "group"]:
+        group_key = keyed if column in per_key else frame["run_id"]
         spread = frame.groupby(group_key, sort=False)[column].transform("nunique")
         bad = (spread > 1).to_numpy()
         if bad.any():
             first = int(np.flatnonzero(bad)[0])
-            twin_mask = (group_key == group_key.iloc[first]).to_numpy()
-            twins = frame.index[twin_mask]
-            values = frame.loc[twin_mask, column].tolist()
+            twin_mask = (group_key == group_key.iloc[first]).to_numpy() & frame[column].notna().to_numpy()
+            members = np.flatnonzero(twin_mask)
+            column_values = frame[column].to_numpy()[members]
+            # Two rows that differ (the first two of the run may agree).
+            pair = [members[0], members[np.flatnonzero(column_values != column_values[0])[0]]]
+            twins = frame.index[pair]
+            values = frame[column].iloc[pair].tolist()
             what = (
                 f"run {frame['run_id'].iloc[first]!r}, benchmark {frame['benchmark'].iloc[first]!r}, "
                 f"metric {frame['metric'].iloc[first]!r}"
-                if column == "value"
+                if column in per_key
                 else f"run {frame['run_id'].iloc[first]!r}"
             )
             raise DataError(
-                f"column {column!r}, rows {twins[0]} and {twins[1]}: {what} is listed twice with different values {values[:2]}"
+                f"column {column!r}, rows {twins[0]} and {twins[1]}: {what} is listed twice with different values {values}"
             )

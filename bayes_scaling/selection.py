@@ -116,11 +116,14 @@ def select(
     DataError
         If nothing matches, naming the option at fault.
     """
-    if chance_margin < 0:
+    for name, value in (("tpr", tpr), ("k", k), ("max_compute", max_compute), ("chance_margin", chance_margin)):
+        if (value is not None or name == "chance_margin") and not _is_number(value):
+            raise DataError(f"option {name}: expected a number, got {value!r}")
+    if not chance_margin >= 0:
         raise DataError(f"option chance_margin must be >= 0, got {chance_margin}")
     rows = table[(table["benchmark"] == benchmark)]
     if rows.empty:
-        known = ", ".join(sorted(table["benchmark"].unique()))
+        known = ", ".join(map(repr, sorted(table["benchmark"].unique())))
         raise DataError(f"option benchmark: no rows for {benchmark!r}; benchmarks present: {known}")
     rows = rows[rows["metric"] == metric]
     if rows.empty:
@@ -167,6 +170,11 @@ def select(
             "near_chance",
         )
     return data
+
+
+def _is_number(value) -> bool:
+    """A real number that is not NaN (infinities pass: they select nothing or everything)."""
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool) and not np.isnan(value)
 
 
 # ------------------------------------------------ broken pass@k evaluations

@@ -49,7 +49,7 @@ _SECTIONS = {
     "holdout": ("max_compute",),
     "law": ("form", "priors"),
     "evaluate": ("forms", "cutoffs"),
-    "sampler": ("num_warmup", "num_samples", "num_chains", "chain_method", "target_accept_prob", "seed"),
+    "sampler": ("num_warmup", "num_samples", "num_chains", "chain_method", "target_accept_prob", "seed", "retry"),
 }
 
 
@@ -82,6 +82,8 @@ class Spec:
     chain_method: str | None = SamplerSettings.chain_method
     target_accept_prob: float = SamplerSettings.target_accept_prob
     seed: int = SamplerSettings.seed
+    # Refit once, with a longer warm-up, a fit that fails a sampling check.
+    retry: bool = True
 
     def __post_init__(self):
         if (self.dataset is None) == (self.path is None):

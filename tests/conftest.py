@@ -10,7 +10,9 @@ import bayes_scaling as bs
 import jax.monitoring as jax_monitoring
 
 #: Small sampler settings for tests: enough for stable intervals, quick to run.
-FAST = dict(num_warmup=500, num_samples=500, num_chains=4, quiet=True)
+# No automatic retry: a test that checks R-hat or ESS checks this sampler run,
+# not a second one (test_reliability tests the retry itself).
+FAST = dict(num_warmup=500, num_samples=500, num_chains=4, quiet=True, retry=False)
 
 
 def simulate_power_law(log_a, alpha, sigma, *, n=30, chance=0.25, seed=0, lo=1e18, hi=1e21, benchmark="sim"):

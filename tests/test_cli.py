@@ -10,8 +10,8 @@ from bayes_scaling.cli import main
 
 from conftest import simulate_power_law
 
-# The same tiny settings as tests/test_forms_cli.py, so compiled programs are shared.
-SMALL = ["--num-warmup", "60", "--num-samples", "60", "--num-chains", "2", "--quiet"]
+# The suite's usual draws (conftest.FAST), so compiled programs are shared with other tests.
+SMALL = ["--num-warmup", "500", "--num-samples", "500", "--num-chains", "4", "--quiet", "--no-retry"]
 
 
 def run_cli(*args):
@@ -58,7 +58,8 @@ def test_predict_from_saved_fit(fitted_folder, tmp_path, capsys):
 
 def test_fit_prints_table_and_diagnostics(small_csv, tmp_path):
     result = run_cli("fit", "--data", str(small_csv), "--columns", "FLOPs=flops,score=value",
-                     "--benchmark", "sim", "--max-compute", "2e21", "--out", str(tmp_path), *SMALL[:-1])
+                     "--benchmark", "sim", "--max-compute", "2e21", "--out", str(tmp_path),
+                     *[arg for arg in SMALL if arg != "--quiet"])
     assert result.returncode == 0, result.stderr
     assert "90% interval" in result.stdout and "R-hat" in result.stdout
     assert "held-out runs inside their 90% predictive interval" in result.stdout
@@ -103,3 +104,10 @@ def test_forms_and_datasets_listed():
     assert forms.returncode == 0 and "power_law" in forms.stdout and "-log Q = A C^-alpha" in forms.stdout
     datasets = run_cli("datasets")
     assert "krajewski2025_dclm" in datasets.stdout and "llmonkeys_pythia_math" in datasets.stdout
+
+
+def test_usage_error_with_line_break_is_one_line(capsys):
+    # argparse echoes stray arguments; one holding a line break must not split the error.
+    assert main(["datasets", "stray\nargument"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("bayes-scaling: error:") and "stray argument" in err

@@ -18,7 +18,9 @@ SPECS = [
     "dclm_power_law", "dclm_saturating_power_law", "dclm_bnsl", "dclm_additive_nd", "gadre_additive_nd",
     "dclm_pass_at_k", "llmonkeys_pass_at_k", "dclm_two_stage",
 ]
-TINY = ["--num-warmup", "60", "--num-samples", "60", "--num-chains", "2", "--quiet"]
+# The suite's usual draws (conftest.FAST): these fits then share compiled
+# programs with the law tests, which costs less than compiling tiny ones.
+TINY = ["--num-warmup", "500", "--num-samples", "500", "--num-chains", "4", "--quiet", "--no-retry"]
 
 
 @pytest.mark.parametrize("name", SPECS)
