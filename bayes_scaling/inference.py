@@ -234,7 +234,8 @@ def retry_settings(num_warmup: int, target_accept_prob: float) -> dict:
     Smaller steps cure most divergences, and a longer warm-up gives step size
     and mass matrix adaptation the time that low ESS or high R-hat often lack.
     """
-    return {"num_warmup": 2 * num_warmup, "target_accept_prob": min(0.99, max(0.95, target_accept_prob + 0.05))}
+    accept = min(0.99, max(0.95, target_accept_prob + 0.05))
+    return {"num_warmup": 2 * num_warmup, "target_accept_prob": round(accept, 4)}
 
 
 def fit_warnings(idata) -> list[dict]:
