@@ -33,7 +33,12 @@ FORMS = {
 }
 
 
-@pytest.mark.parametrize("form", list(FORMS))
+# BNSL and the two-stage model run 1000 draws per chain and take minutes here:
+# they run with `-m slow` (and in full in benchmarks/calibration.py).
+SLOW_FORMS = {"bnsl", "two_stage"}
+
+
+@pytest.mark.parametrize("form", [pytest.param(f, marks=pytest.mark.slow) if f in SLOW_FORMS else f for f in FORMS])
 def test_ranks_of_true_parameters_are_uniform(form):
     result = sbc(form, 8, chunk=MIN_BATCH, num_chains=4, seed=3, **FORMS[form])
     table = rank_uniformity(result)

@@ -71,7 +71,12 @@ def as_dataset(draws: dict) -> xr.Dataset:
                        for name, v in draws.items()})
 
 
-@pytest.mark.parametrize("name", list(available_laws()))
+# Each law costs two compilations (the batched program and NumPyro's own), about
+# 50 s on a 2-core machine: the default run checks the direct law, `-m slow`
+# every registered law.
+@pytest.mark.parametrize(
+    "name", [name if name == "power_law" else pytest.param(name, marks=pytest.mark.slow) for name in available_laws()]
+)
 def test_batched_matches_numpyro_mcmc(name):
     law = available_laws()[name]
     priors = law.priors()

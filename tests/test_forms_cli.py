@@ -23,7 +23,13 @@ SPECS = [
 TINY = ["--num-warmup", "500", "--num-samples", "500", "--num-chains", "4", "--quiet", "--no-retry"]
 
 
-@pytest.mark.parametrize("name", SPECS)
+# The CLI path is the same for every form and each form's own tests fit it on
+# real data; these specs compile programs no other default test shares, so
+# they run with `-m slow`.
+SLOW_SPECS = {"dclm_bnsl", "gadre_additive_nd", "dclm_two_stage", "llmonkeys_pass_at_k"}
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW_SPECS else n for n in SPECS])
 def test_fit_spec_of_each_form(name, tmp_path, capsys):
     spec = load_spec(MODELS / f"{name}.toml")
     benchmark = spec.benchmarks[0]
