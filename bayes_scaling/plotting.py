@@ -173,3 +173,359 @@ def save_figure(fig, path: str | Path) -> list[Path]:
         written.append(target)
     plt.close(fig)
     return written
+
+
+# ------------------------------------------------------------------ report figures
+# One style for every figure of a report (bayes_scaling.report): readable fonts,
+# the Okabe-Ito colours, TrueType fonts embedded in PDFs (editable text).
+
+REPORT_STYLE = {
+    "font.family": "DejaVu Sans",
+    "font.size": 9.0,
+    "axes.titlesize": 10.0,
+    "axes.titleweight": "bold",
+    "axes.labelsize": 9.0,
+    "xtick.labelsize": 8.0,
+    "ytick.labelsize": 8.0,
+    "legend.fontsize": 8.0,
+    "figure.titlesize": 11.0,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "grid.linewidth": 0.6,
+    "lines.linewidth": 1.6,
+    "axes.prop_cycle": matplotlib.cycler(color=SERIES_COLOURS),
+    "savefig.dpi": 200,
+    "pdf.fonttype": 42,
+    "ps.fonttype": 42,
+}
+
+
+def figure_style():
+    """The report's figure style, as a context manager: ``with figure_style(): ...``.
+
+    Figures drawn (and saved) inside share fonts, colours (Okabe-Ito), grid and
+    spines; PDFs embed TrueType fonts.
+    """
+    return matplotlib.rc_context(REPORT_STYLE)
+
+
+def _grid_of_axes(n: int, *, ncols: int | None = None, panel=(3.5, 2.8), extra_height: float = 0.8):
+    """A constrained-layout figure with ``n`` panels in rows of ``ncols``; unused panels removed."""
+    ncols = ncols or min(3, max(n, 1))
+    nrows = int(np.ceil(max(n, 1) / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(panel[0] * ncols, panel[1] * nrows + extra_height),
+                             layout="constrained", squeeze=False)
+    flat = list(axes.ravel())
+    for ax in flat[n:]:
+        ax.remove()
+    return fig, flat[:n], ncols
+
+
+def _outer_labels(axes, ncols: int, xlabel: str, ylabel: str):
+    """Axis labels on the left column and on the bottom panel of each column only."""
+    n = len(axes)
+    for i, ax in enumerate(axes):
+        ax.set_ylabel(ylabel if i % ncols == 0 else "")
+        ax.set_xlabel(xlabel if i + ncols >= n else "")
+
+
+def _figure_legend(fig, axes, rename=None, ncols: int = 4):
+    """One legend below the panels: each panel's entries once (panel legends removed)."""
+    handles, labels = [], []
+    for ax in axes:
+        if ax.get_legend() is not None:
+            ax.get_legend().remove()
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            label = rename(label) if rename else label
+            if label and not label.startswith("_") and label not in labels:
+                handles.append(handle)
+                labels.append(label)
+    if handles:
+        fig.legend(handles, labels, loc="outside lower center", ncols=min(ncols, len(labels)), frameon=False)
+
+
+def plot_band_grid(
+    fits: dict,
+    *,
+    prob: Sequence[float] = (0.5, 0.9),
+    ncols: int | None = None,
+    title: str | None = None,
+):
+    """Band plots of several fits, one panel per benchmark, with one shared legend.
+
+    Each panel is :func:`plot_bands`: fitted runs as filled markers, held-out
+    runs as open diamonds, the extrapolation region shaded grey, the
+    posterior median and the ``prob`` intervals of the mean curve as filled
+    bands, and the widest predictive interval (a new run) dotted.
+
+    Parameters
+    ----------
+    fits : dict
+        Benchmark (panel title) -> fit (DataTree).
+    prob : sequence of float
+        Band probabilities.
+    ncols : int, optional
+        Panels per row (default up to three).
+    title : str, optional
+        Figure title; default the law's name.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    if not fits:
+        raise ValueError("plot_band_grid needs at least one fit")
+    fig, axes, ncols = _grid_of_axes(len(fits), ncols=ncols)
+    for ax, (benchmark, idata) in zip(axes, fits.items()):
+        plot_bands(idata, ax=ax, prob=prob, title=str(benchmark))
+        ax.title.set_fontsize(matplotlib.rcParams["axes.titlesize"])
+    description = json.loads(next(iter(fits.values())).attrs.get("data", "{}"))
+    _outer_labels(axes, ncols, "training compute (FLOPs)", f"accuracy ({description.get('metric', 'acc')})")
+    # Chance differs between benchmarks (0.25, 0.5); the legend names the line once.
+    _figure_legend(fig, axes, rename=lambda label: "chance level" if label.startswith("chance (") else label)
+    laws = sorted({idata.attrs["law"] for idata in fits.values()})
+    fig.suptitle(title or f"{', '.join(laws)}: posterior bands")
+    return fig
+
+
+def plot_forest(
+    frame,
+    *,
+    median: str,
+    lower: str,
+    upper: str,
+    label: str = "benchmark",
+    group: str | None = None,
+    xlabel: str = "",
+    reference: float | None = 0.0,
+    annotate: str | None = None,
+    annotate_format: str = "{:.2f}",
+    title: str | None = None,
+    sides: tuple[str, str] | None = None,
+):
+    """A forest plot: one row per ``label`` (top to bottom), the median as a dot and its interval as a bar.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        One row per estimate.
+    median, lower, upper : str
+        Columns of the point and interval.
+    label : str
+        Column naming the rows (a row ``all`` is drawn last, below a rule).
+    group : str, optional
+        Column whose values are drawn side by side in each row, in different
+        colours and markers (e.g. the cut-off or the form), with a legend.
+    xlabel : str
+        The axis label, with units.
+    reference : float or None
+        Where to draw the vertical reference line (``None``: none).
+    annotate : str, optional
+        Column whose value is written at the right of each row.
+    sides : (str, str), optional
+        Words under the axis for "left of the reference" and "right of it".
+    """
+    labels = list(dict.fromkeys(frame[label].astype(str)))
+    if "all" in labels:
+        labels = [name for name in labels if name != "all"] + ["all"]
+    groups = list(dict.fromkeys(frame[group])) if group else [None]
+    markers = ["o", "s", "D", "^", "v"]
+    height = 0.45 * len(labels) * max(1, 0.6 * len(groups)) + 1.3
+    fig, ax = plt.subplots(figsize=(6.4, height), layout="constrained")
+    offsets = np.linspace(-0.18, 0.18, len(groups)) if len(groups) > 1 else [0.0]
+    rows = {name: len(labels) - 1 - i for i, name in enumerate(labels)}
+    for (value, offset), colour, marker in zip(zip(groups, offsets), SERIES_COLOURS, markers):
+        part = frame if group is None else frame[frame[group] == value]
+        y = np.array([rows[str(name)] for name in part[label]]) + offset
+        mid, lo, hi = (part[c].to_numpy(float) for c in (median, lower, upper))
+        ax.errorbar(mid, y, xerr=[mid - lo, hi - mid], fmt=marker, color=colour, ecolor=colour, elinewidth=1.8,
+                    capsize=3, markersize=5.5, label=None if group is None else f"{group} {_short(value)}")
+        if annotate:
+            for yy, text in zip(y, part[annotate]):
+                ax.annotate(annotate_format.format(text), xy=(1.0, yy), xycoords=("axes fraction", "data"),
+                            xytext=(4, 0), textcoords="offset points", va="center", fontsize=7.5, color=colour)
+    if reference is not None:
+        ax.axvline(reference, color=OKABE_ITO["black"], lw=0.9, ls="--", zorder=0)
+    if "all" in labels:
+        ax.axhline(0.5, color=OKABE_ITO["grey"], lw=0.8)
+    ax.set_yticks(list(rows.values()), list(rows.keys()))
+    for tick in ax.get_yticklabels():
+        if tick.get_text() == "all":
+            tick.set_fontweight("bold")
+    ax.set_ylim(-0.7, len(labels) - 0.3)
+    ax.grid(True, axis="x", alpha=0.3)
+    ax.grid(False, axis="y")
+    ax.set_xlabel(xlabel)
+    if sides:
+        ax.annotate(sides[0], xy=(0.0, 1.0), xycoords="axes fraction", xytext=(0, 3), textcoords="offset points",
+                    ha="left", va="bottom", fontsize=7.5, color=OKABE_ITO["grey"])
+        ax.annotate(sides[1], xy=(1.0, 1.0), xycoords="axes fraction", xytext=(0, 3), textcoords="offset points",
+                    ha="right", va="bottom", fontsize=7.5, color=OKABE_ITO["grey"])
+    if annotate:
+        ax.annotate(annotate.replace("_", " "), xy=(1.0, 1.0), xycoords="axes fraction", xytext=(4, 3),
+                    textcoords="offset points", ha="left", va="bottom", fontsize=7.5)
+    if group is not None and len(groups) > 1:
+        fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncols=min(4, len(groups)),
+                   frameon=False)
+    if title:
+        ax.set_title(title, loc="left")
+    return fig
+
+
+def _short(value) -> str:
+    """A group value for a legend: FLOPs as 1e+21, others as they are."""
+    if isinstance(value, (float, np.floating)):
+        return f"{value:.3g}"
+    return str(value)
+
+
+def _budget_label(compute: float, largest_fitted: float) -> str:
+    region = " (extrapolation)" if compute > largest_fitted * (1 + 1e-9) else ""
+    return f"{compute:.2g} FLOPs{region}"
+
+
+def plot_pass_at_k(fits: dict, *, budgets: int = 4, prob: Sequence[float] = (0.5, 0.9), n_grid: int = 60):
+    """Pass@k against k at several compute budgets, with bands, one panel per benchmark.
+
+    Budgets are the compute of up to ``budgets`` of the benchmark's runs
+    (fitted and held out), spread evenly in log compute, so that each curve
+    has its runs beside it: fitted runs filled, held-out runs open.
+
+    Parameters
+    ----------
+    fits : dict
+        Benchmark -> fit of the ``pass_at_k`` law (any law with input ``k``).
+    budgets : int
+        Compute budgets per panel.
+    prob : sequence of float
+        Band probabilities of the mean curve.
+    """
+    fig, axes, ncols = _grid_of_axes(len(fits), panel=(3.6, 2.9))
+    for ax, (benchmark, idata) in zip(axes, fits.items()):
+        law = get_law(idata.attrs["law"])
+        if "k" not in law.inputs:
+            raise ValueError(f"plot_pass_at_k needs a law in k, got {law.name!r}")
+        points = {
+            role: {name: np.asarray(idata[group][name]) for name in ("flops", "k", "value")}
+            for role, group in (("fitted", "constant_data"), ("held_out", "held_out_data"))
+        }
+        all_flops = np.concatenate([points["fitted"]["flops"], points["held_out"]["flops"]])
+        all_k = np.concatenate([points["fitted"]["k"], points["held_out"]["k"]])
+        _, largest = fitted_compute_range(idata)
+        k_grid = np.geomspace(1.0, max(float(np.max(all_k)), 2.0), n_grid)
+        shades = np.linspace(0.12, 0.28, len(prob))
+        for compute, colour in zip(_pick(all_flops, budgets), SERIES_COLOURS):
+            table = predict(idata, compute=np.full(n_grid, compute), k=k_grid, prob=prob)
+            for p, alpha in zip(sorted(prob, reverse=True), shades):
+                tag = f"{100 * p:g}"
+                ax.fill_between(k_grid, table[f"lower_{tag}"], table[f"upper_{tag}"], color=colour, alpha=alpha,
+                                linewidth=0)
+            ax.plot(k_grid, table["median"], color=colour, label=_budget_label(compute, largest))
+            for role, style in (("fitted", dict(color=colour, s=16)),
+                                ("held_out", dict(facecolor="white", edgecolor=colour, linewidth=1.3, s=26,
+                                                  marker="D"))):
+                chosen = np.isclose(points[role]["flops"], compute, rtol=1e-6)
+                ax.scatter(points[role]["k"][chosen], points[role]["value"][chosen], zorder=3, **style)
+        ax.set_xscale("log", base=2)
+        ax.set_title(str(benchmark))
+        # Budgets differ between benchmarks: each panel names its own.
+        ax.legend(title="training compute", loc="upper left", fontsize=7, title_fontsize=7, frameon=False)
+    # The bands and markers mean the same in every panel: one legend below, in neutral colours.
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    shared = [Line2D([], [], color=OKABE_ITO["black"], label="posterior median")]
+    shared += [Patch(color=OKABE_ITO["grey"], alpha=alpha + 0.15, linewidth=0,
+                     label=f"{100 * p:g}% interval, mean curve")
+               for p, alpha in zip(sorted(prob, reverse=True), np.linspace(0.12, 0.28, len(prob)))]
+    shared += [Line2D([], [], ls="", marker="o", markersize=4.5, color=OKABE_ITO["black"], label="fitted runs"),
+               Line2D([], [], ls="", marker="D", markersize=5, markerfacecolor="white",
+                      markeredgecolor=OKABE_ITO["black"], label="held-out runs")]
+    _outer_labels(axes, ncols, "samples per problem k", "pass@k")
+    fig.legend(handles=shared, loc="outside lower center", ncols=len(shared), frameon=False)
+    fig.suptitle("pass@k against k at fixed training compute (posterior median and bands)")
+    return fig
+
+
+def compute_for_pass_at_k(idata, levels: Sequence[float], k_values: Sequence[float], *, prob: float = 0.9):
+    """Posterior of the training compute needed to reach each pass@k level at each k.
+
+    Returns a tidy frame (``level``, ``k``, ``compute_median``,
+    ``compute_lower_P``, ``compute_upper_P``, ``p_reached``) from
+    :func:`bayes_scaling.decisions.compute_for_accuracy` at every k.
+    """
+    import pandas as pd
+
+    from bayes_scaling.decisions import compute_for_accuracy
+
+    frames = []
+    for k in k_values:
+        table = compute_for_accuracy(idata, list(levels), prob=prob, k=float(k))
+        frames.append(table.drop(columns="answer").rename(columns={"target": "level"}).assign(k=float(k)))
+    return pd.concat(frames, ignore_index=True)
+
+
+def default_levels(idata, n: int = 3) -> list[float]:
+    """``n`` pass@k levels spread over the fit's observed values (rounded to two digits)."""
+    values = np.concatenate([np.asarray(idata["constant_data"]["value"]), np.asarray(idata["held_out_data"]["value"])])
+    values = values[np.isfinite(values) & (values > 0) & (values < 1)]
+    if values.size == 0:
+        return [0.5]
+    levels = np.unique(np.round(np.quantile(values, np.linspace(0.25, 0.9, n)), 2))
+    return [float(v) for v in levels if 0 < v < 1]
+
+
+def plot_compute_vs_k(fits: dict, *, levels: dict | None = None, prob: float = 0.9, n_k: int = 25):
+    """The compute/samples trade-off: iso-pass@k contours of training compute against k, one panel per benchmark.
+
+    For each level, the posterior median of the compute needed to reach that
+    pass@k at each k is a line, its ``prob`` interval a band; the region above
+    the largest fitted run's compute is shaded (extrapolation).
+
+    Parameters
+    ----------
+    fits : dict
+        Benchmark -> fit of a law in compute and k.
+    levels : dict, optional
+        Benchmark -> pass@k levels; default :func:`default_levels`.
+    prob : float
+        Interval probability.
+    n_k : int
+        Points along k.
+    """
+    tag = f"{100 * prob:g}"
+    fig, axes, ncols = _grid_of_axes(len(fits), panel=(3.6, 2.9))
+    for ax, (benchmark, idata) in zip(axes, fits.items()):
+        chosen = (levels or {}).get(benchmark) or default_levels(idata)
+        k_max = max(float(np.max(np.asarray(idata["constant_data"]["k"]))), 2.0)
+        k_values = np.geomspace(1.0, k_max, n_k)
+        table = compute_for_pass_at_k(idata, chosen, k_values, prob=prob)
+        smallest, largest = fitted_compute_range(idata)
+        top = largest * 1e3
+        for level, colour in zip(chosen, SERIES_COLOURS):
+            part = table[np.isclose(table["level"], level)]
+            lo = np.clip(part[f"compute_lower_{tag}"].to_numpy(float), None, top * 10)
+            hi = np.clip(part[f"compute_upper_{tag}"].to_numpy(float), None, top * 10)
+            ax.fill_between(part["k"], lo, hi, color=colour, alpha=0.18, linewidth=0)
+            ax.plot(part["k"], part["compute_median"], color=colour, label=f"pass@k = {level:g}")
+        ax.axhspan(largest, top * 10, color=OKABE_ITO["grey"], alpha=0.12, linewidth=0)
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_ylim(smallest / 3, top)
+        ax.set_xlim(1.0, k_max)
+        ax.set_title(str(benchmark))
+        # Levels follow each benchmark's observed range: each panel names its own.
+        ax.legend(loc="lower left", fontsize=7, frameon=False)
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    shared = [Line2D([], [], color=OKABE_ITO["black"], label="posterior median of the compute needed"),
+              Patch(color=OKABE_ITO["black"], alpha=0.18, linewidth=0, label=f"{tag}% interval"),
+              Patch(color=OKABE_ITO["grey"], alpha=0.25, linewidth=0,
+                    label="extrapolation (above the largest fitted run)")]
+    _outer_labels(axes, ncols, "samples per problem k", "training compute (FLOPs)")
+    fig.legend(handles=shared, loc="outside lower center", ncols=len(shared), frameon=False)
+    fig.suptitle("compute against samples: training compute needed for a pass@k level (posterior median)")
+    return fig

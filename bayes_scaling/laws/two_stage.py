@@ -470,7 +470,10 @@ class TwoStage(Law):
             return rng.standard_t(nu, size=log_loss.shape) * sigma
 
         curve = self.transform.inverse(self.accuracy_mean(theta, np.exp(log_loss)), chance)
-        new_loss = np.exp(log_loss + noise("nu_loss", "sigma_loss"))
+        # A heavy-tailed loss draw (small nu_loss) may overflow to an infinite
+        # loss; the logistic then sits at its floor, which is the right limit.
+        with np.errstate(over="ignore"):
+            new_loss = np.exp(log_loss + noise("nu_loss", "sigma_loss"))
         new_run = self.transform.inverse(self.accuracy_mean(theta, new_loss) + noise("nu", "sigma"), chance)
         return np.asarray(curve), np.asarray(new_run)
 
@@ -494,7 +497,8 @@ class TwoStage(Law):
         shape = (len(draws["nu"]), log_compute.shape[1], self.loss_draws)
         noise = rng.standard_t(np.asarray(draws["nu_loss"])[:, None, None], size=shape)
         log_loss = log_loss_mean + noise * np.asarray(draws["sigma_loss"])[:, None, None]
-        mean = np.asarray(self.accuracy_mean(theta, np.exp(log_loss)))
+        with np.errstate(over="ignore"):  # an infinite loss puts the logistic at its floor, as it should
+            mean = np.asarray(self.accuracy_mean(theta, np.exp(log_loss)))
         nu, sigma = (np.asarray(draws[name])[:, None, None] for name in ("nu", "sigma"))
         density = np.asarray(dist.StudentT(nu, mean, sigma).log_prob(np.asarray(y, dtype=float)[None, :, None]))
         return np.asarray(jax.scipy.special.logsumexp(density, axis=-1)) - np.log(self.loss_draws)
