@@ -108,6 +108,8 @@ def test_forms_and_datasets_listed():
 
 def test_usage_error_with_line_break_is_one_line(capsys):
     # argparse echoes stray arguments; one holding a line break must not split the error.
-    assert main(["datasets", "stray\nargument"]) == 2
+    with pytest.raises(SystemExit) as stopped:
+        main(["datasets", "stray\nargument"])
+    assert stopped.value.code == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("bayes-scaling: error:") and "stray argument" in err
