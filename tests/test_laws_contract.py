@@ -21,7 +21,9 @@ def test_registry_has_every_form_of_the_paper():
 
 
 def test_unknown_form_lists_the_known_ones():
-    with pytest.raises(SpecError, match="known forms: " + ", ".join(sorted(LAWS)) + ", bnsl_<n>"):
+    # The registry as it is now: other test modules register more BNSL break
+    # counts at collection time.
+    with pytest.raises(SpecError, match="known forms: " + ", ".join(sorted(available_laws())) + ", bnsl_<n>"):
         get_law("cubic")
 
 
