@@ -137,6 +137,11 @@ def build_parser() -> argparse.ArgumentParser:
     prior.add_argument("--out", type=Path, default=Path("prior_predictive"), help="figure path without suffix")
     prior.add_argument("--seed", type=int, default=0, help="PRNG seed (default 0)")
 
+    report = commands.add_parser("report", help="fit a spec and write an HTML and Markdown report with its figures")
+    report.add_argument("spec", type=Path, help="analysis spec (TOML)")
+    report.add_argument("--out", type=Path, help="report folder (default bayes_scaling_output/<spec name>_report)")
+    _add_sampler(report)
+
     commands.add_parser("datasets", help="list the bundled data sets")
     commands.add_parser("forms", help="list the scaling laws with their formulas")
     return parser
@@ -219,6 +224,20 @@ def _groups(args) -> int:
     if args.csv:
         pd.concat(tables, ignore_index=True).to_csv(args.csv, index=False)
     return 0
+
+
+def _report(args) -> int:
+    from dataclasses import replace
+
+    from bayes_scaling.report import build_report
+    from bayes_scaling.specs import load_spec
+
+    spec = replace(load_spec(args.spec), **_sampler_overrides(args))
+    out = args.out or Path("bayes_scaling_output") / f"{spec.name}_report"
+    result = build_report(spec, out, quiet=args.quiet)
+    print(f"wrote {result.html} (self-contained), {result.markdown} and {len(result.figures)} figures "
+          f"(PNG and PDF) to {out}/")
+    return _strict_check(args, {"/".join(map(str, key)): fit for key, fit in result.fits.items()})
 
 
 def _compute_for(args) -> int:
@@ -367,7 +386,8 @@ def main(argv: list[str] | None = None) -> int:
             return _run_and_report(replace(DEMO_SPEC, **_sampler_overrides(args)), args.out, args.quiet, args)
         if args.command == "predict":
             return _predict(args)
-        handlers = {"compare": _compare, "evaluate": _evaluate, "groups": _groups, "compute-for": _compute_for}
+        handlers = {"compare": _compare, "evaluate": _evaluate, "groups": _groups, "compute-for": _compute_for,
+                    "report": _report}
         if args.command in handlers:
             return handlers[args.command](args)
         if args.command == "prior":

@@ -211,12 +211,21 @@ def figure_style():
     return matplotlib.rc_context(REPORT_STYLE)
 
 
-def _grid_of_axes(n: int, *, ncols: int | None = None, panel=(3.5, 2.8), extra_height: float = 0.8):
-    """A constrained-layout figure with ``n`` panels in rows of ``ncols``; unused panels removed."""
+#: Narrowest figure (inches): room for a legend below a single panel.
+MIN_FIGURE_WIDTH = 7.0
+
+
+def _grid_of_axes(n: int, *, ncols: int | None = None, panel=(3.5, 2.8), extra_height: float = 0.9):
+    """A constrained-layout figure with ``n`` panels in rows of ``ncols``; unused panels removed.
+
+    A single panel is drawn wider (at least :data:`MIN_FIGURE_WIDTH`) so that
+    the title and the legend below it fit.
+    """
     ncols = ncols or min(3, max(n, 1))
     nrows = int(np.ceil(max(n, 1) / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(panel[0] * ncols, panel[1] * nrows + extra_height),
-                             layout="constrained", squeeze=False)
+    width = max(panel[0] * ncols, MIN_FIGURE_WIDTH)
+    height = panel[1] * nrows + extra_height + (0.6 if ncols == 1 else 0.0)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(width, height), layout="constrained", squeeze=False)
     flat = list(axes.ravel())
     for ax in flat[n:]:
         ax.remove()
@@ -231,6 +240,14 @@ def _outer_labels(axes, ncols: int, xlabel: str, ylabel: str):
         ax.set_xlabel(xlabel if i + ncols >= n else "")
 
 
+def _legend_columns(fig, labels, most: int = 4) -> int:
+    """As many legend columns as the figure's width holds for these labels."""
+    size = matplotlib.rcParams["legend.fontsize"]
+    size = size if isinstance(size, (int, float)) else 8.0
+    column = 0.5 + 0.58 * size / 72 * max((len(label) for label in labels), default=1)  # inches
+    return int(max(1, min(most, len(labels), fig.get_figwidth() // column)))
+
+
 def _figure_legend(fig, axes, rename=None, ncols: int = 4):
     """One legend below the panels: each panel's entries once (panel legends removed)."""
     handles, labels = [], []
@@ -243,7 +260,8 @@ def _figure_legend(fig, axes, rename=None, ncols: int = 4):
                 handles.append(handle)
                 labels.append(label)
     if handles:
-        fig.legend(handles, labels, loc="outside lower center", ncols=min(ncols, len(labels)), frameon=False)
+        fig.legend(handles, labels, loc="outside lower center", ncols=_legend_columns(fig, labels, ncols),
+                   frameon=False)
 
 
 def plot_band_grid(
@@ -302,6 +320,7 @@ def plot_forest(
     reference: float | None = 0.0,
     annotate: str | None = None,
     annotate_format: str = "{:.2f}",
+    annotate_title: str | None = None,
     title: str | None = None,
     sides: tuple[str, str] | None = None,
 ):
@@ -323,7 +342,8 @@ def plot_forest(
     reference : float or None
         Where to draw the vertical reference line (``None``: none).
     annotate : str, optional
-        Column whose value is written at the right of each row.
+        Column whose value is written at the right of each row, under the
+        heading ``annotate_title`` (default the column's name).
     sides : (str, str), optional
         Words under the axis for "left of the reference" and "right of it".
     """
@@ -334,13 +354,14 @@ def plot_forest(
     markers = ["o", "s", "D", "^", "v"]
     height = 0.45 * len(labels) * max(1, 0.6 * len(groups)) + 1.3
     fig, ax = plt.subplots(figsize=(6.4, height), layout="constrained")
-    offsets = np.linspace(-0.18, 0.18, len(groups)) if len(groups) > 1 else [0.0]
+    # The first group on top within each row, as in the legend.
+    offsets = np.linspace(0.18, -0.18, len(groups)) if len(groups) > 1 else [0.0]
     rows = {name: len(labels) - 1 - i for i, name in enumerate(labels)}
     for (value, offset), colour, marker in zip(zip(groups, offsets), SERIES_COLOURS, markers):
         part = frame if group is None else frame[frame[group] == value]
         y = np.array([rows[str(name)] for name in part[label]]) + offset
         mid, lo, hi = (part[c].to_numpy(float) for c in (median, lower, upper))
-        ax.errorbar(mid, y, xerr=[mid - lo, hi - mid], fmt=marker, color=colour, ecolor=colour, elinewidth=1.8,
+        ax.errorbar(mid, y, xerr=[np.maximum(mid - lo, 0), np.maximum(hi - mid, 0)], fmt=marker, color=colour, ecolor=colour, elinewidth=1.8,
                     capsize=3, markersize=5.5, label=None if group is None else f"{group} {_short(value)}")
         if annotate:
             for yy, text in zip(y, part[annotate]):
@@ -354,18 +375,20 @@ def plot_forest(
     for tick in ax.get_yticklabels():
         if tick.get_text() == "all":
             tick.set_fontweight("bold")
-    ax.set_ylim(-0.7, len(labels) - 0.3)
+    ax.set_ylim(-0.8 if sides else -0.7, len(labels) - 0.3)
     ax.grid(True, axis="x", alpha=0.3)
     ax.grid(False, axis="y")
     ax.set_xlabel(xlabel)
     if sides:
-        ax.annotate(sides[0], xy=(0.0, 1.0), xycoords="axes fraction", xytext=(0, 3), textcoords="offset points",
-                    ha="left", va="bottom", fontsize=7.5, color=OKABE_ITO["grey"])
-        ax.annotate(sides[1], xy=(1.0, 1.0), xycoords="axes fraction", xytext=(0, 3), textcoords="offset points",
-                    ha="right", va="bottom", fontsize=7.5, color=OKABE_ITO["grey"])
+        # In the empty strip below the last row, at both ends of the axis.
+        ax.annotate(f"\u2190 {sides[0]}", xy=(0.01, 0.02), xycoords="axes fraction", ha="left", va="bottom",
+                    fontsize=7.5, color=OKABE_ITO["grey"], style="italic")
+        ax.annotate(f"{sides[1]} \u2192", xy=(0.99, 0.02), xycoords="axes fraction", ha="right", va="bottom",
+                    fontsize=7.5, color=OKABE_ITO["grey"], style="italic")
     if annotate:
-        ax.annotate(annotate.replace("_", " "), xy=(1.0, 1.0), xycoords="axes fraction", xytext=(4, 3),
-                    textcoords="offset points", ha="left", va="bottom", fontsize=7.5)
+        ax.annotate(annotate_title or annotate.replace("_", " "), xy=(1.0, 1.0), xycoords="axes fraction",
+                    xytext=(4, 3), textcoords="offset points", ha="left", va="bottom", fontsize=7.5,
+                    fontweight="bold")
     if group is not None and len(groups) > 1:
         fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncols=min(4, len(groups)),
                    frameon=False)
@@ -431,7 +454,7 @@ def plot_pass_at_k(fits: dict, *, budgets: int = 4, prob: Sequence[float] = (0.5
         ax.set_xscale("log", base=2)
         ax.set_title(str(benchmark))
         # Budgets differ between benchmarks: each panel names its own.
-        ax.legend(title="training compute", loc="upper left", fontsize=7, title_fontsize=7, frameon=False)
+        ax.legend(title="training compute", loc="best", fontsize=7, title_fontsize=7, frameon=False)
     # The bands and markers mean the same in every panel: one legend below, in neutral colours.
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
@@ -444,8 +467,9 @@ def plot_pass_at_k(fits: dict, *, budgets: int = 4, prob: Sequence[float] = (0.5
                Line2D([], [], ls="", marker="D", markersize=5, markerfacecolor="white",
                       markeredgecolor=OKABE_ITO["black"], label="held-out runs")]
     _outer_labels(axes, ncols, "samples per problem k", "pass@k")
-    fig.legend(handles=shared, loc="outside lower center", ncols=len(shared), frameon=False)
-    fig.suptitle("pass@k against k at fixed training compute (posterior median and bands)")
+    fig.legend(handles=shared, loc="outside lower center", frameon=False,
+               ncols=_legend_columns(fig, [h.get_label() for h in shared], len(shared)))
+    fig.suptitle("pass@k against k at fixed training compute")
     return fig
 
 
@@ -517,7 +541,7 @@ def plot_compute_vs_k(fits: dict, *, levels: dict | None = None, prob: float = 0
         ax.set_xlim(1.0, k_max)
         ax.set_title(str(benchmark))
         # Levels follow each benchmark's observed range: each panel names its own.
-        ax.legend(loc="lower left", fontsize=7, frameon=False)
+        ax.legend(loc="best", fontsize=7, frameon=False)
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
@@ -526,6 +550,7 @@ def plot_compute_vs_k(fits: dict, *, levels: dict | None = None, prob: float = 0
               Patch(color=OKABE_ITO["grey"], alpha=0.25, linewidth=0,
                     label="extrapolation (above the largest fitted run)")]
     _outer_labels(axes, ncols, "samples per problem k", "training compute (FLOPs)")
-    fig.legend(handles=shared, loc="outside lower center", ncols=len(shared), frameon=False)
-    fig.suptitle("compute against samples: training compute needed for a pass@k level (posterior median)")
+    fig.legend(handles=shared, loc="outside lower center", frameon=False,
+               ncols=_legend_columns(fig, [h.get_label() for h in shared], len(shared)))
+    fig.suptitle("training compute needed to reach a pass@k level")
     return fig
