@@ -33,9 +33,10 @@ FORMS = {
 }
 
 
-# BNSL and the two-stage model run 1000 draws per chain and take minutes here:
+# BNSL and the two-stage model run 1000 draws per chain, and the saturating and
+# additive laws compile programs of their own here (2 min each on 2 cores):
 # they run with `-m slow` (and in full in benchmarks/calibration.py).
-SLOW_FORMS = {"bnsl", "two_stage"}
+SLOW_FORMS = {"bnsl", "two_stage", "saturating_power_law", "additive_nd"}
 
 
 @pytest.mark.parametrize("form", [pytest.param(f, marks=pytest.mark.slow) if f in SLOW_FORMS else f for f in FORMS])
