@@ -12,16 +12,20 @@ import numpyro
 # way back to accuracy; float32 loses the tails. Every fit runs in float64.
 numpyro.enable_x64()
 
+from bayes_scaling.engine import enable_compilation_cache, use_host_cores  # noqa: E402
+
+# Before any module below touches a device: JAX's CPU backend reads the core
+# count once, when it starts.
+use_host_cores()
+enable_compilation_cache()
+
 from bayes_scaling.datasets import DATASETS, load_dataset, read_table  # noqa: E402
 from bayes_scaling.diagnostics import Diagnostics, diagnose  # noqa: E402
-from bayes_scaling.engine import enable_compilation_cache  # noqa: E402
 from bayes_scaling.inference import SamplerSettings, fit, fit_many  # noqa: E402
 from bayes_scaling.laws import available_laws, get_law  # noqa: E402
 from bayes_scaling.errors import BayesScalingError, DataError, SpecError  # noqa: E402
 from bayes_scaling.schema import CHANCE, normalise_table  # noqa: E402
 from bayes_scaling.selection import ScalingData, select  # noqa: E402
-
-enable_compilation_cache()
 
 __all__ = [
     "BayesScalingError",

@@ -113,7 +113,7 @@ def sbc(
     law = get_law(form)
     priors = law.priors()
     inputs = sbc_inputs(law, n_points)
-    simulated = Predictive(law.model, num_samples=n_sims)(jax.random.key(seed), priors, inputs)
+    simulated = Predictive(law.model, num_samples=n_sims, parallel=True)(jax.random.key(seed), priors, inputs)
     sites = [name for name in simulated if name not in priors and np.ndim(simulated[name]) == 2]
     ys = [
         {site: np.asarray(simulated[site][i]) for site in sites} if len(sites) > 1

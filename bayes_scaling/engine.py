@@ -25,6 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 from numpyro.infer.hmc import hmc
 from jax.flatten_util import ravel_pytree
+from numpyro.distributions import Distribution
 from numpyro.infer.util import initialize_model, log_likelihood
 
 #: Datasets are padded to at least this many points (and to a power of two),
@@ -34,11 +35,38 @@ PAD_MULTIPLE = 8
 MIN_BATCH = 4
 #: Environment variable that switches the persistent compilation cache off ("0").
 CACHE_ENV = "BAYES_SCALING_COMPILATION_CACHE"
+#: Environment variable that sets how many CPU cores become devices (see `use_host_cores`).
+HOST_DEVICES_ENV = "BAYES_SCALING_HOST_DEVICES"
 #: Damped Newton steps for each dataset's posterior mode (``init="map"``).
 MAP_STEPS = 40
 #: Initial values are drawn uniformly in (-radius, radius) on the unconstrained
 #: scale, as NumPyro's ``init_to_uniform`` and Stan do.
 INIT_RADIUS = 2.0
+
+
+def use_host_cores(count: int | None = None) -> int:
+    """Expose CPU cores as separate JAX devices, so batches of fits split across cores.
+
+    XLA runs one CPU program on one core; with several host devices,
+    ``chain_method="parallel"`` runs a share of the fits on each. Must run
+    before JAX starts its CPU backend (it is called on import of
+    ``bayes_scaling``); afterwards, and where ``XLA_FLAGS`` already sets a
+    device count, it changes nothing. ``BAYES_SCALING_HOST_DEVICES`` sets the
+    count (``1`` switches it off); the default is every core, at most 16.
+
+    Returns
+    -------
+    int
+        The device count asked for (0 where nothing was changed).
+    """
+    flags = os.environ.get("XLA_FLAGS", "")
+    if "xla_force_host_platform_device_count" in flags:
+        return 0
+    setting = os.environ.get(HOST_DEVICES_ENV)
+    count = count or (int(setting) if setting and setting.isdigit() else min(os.cpu_count() or 1, 16))
+    if count > 1:
+        os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={count}".strip()
+    return count
 
 
 def enable_compilation_cache(path: str | Path | None = None) -> Path | None:
@@ -100,6 +128,59 @@ def posterior_mode(potential, z0, steps: int = MAP_STEPS):
 
     mode, _, _ = jax.lax.fori_loop(0, steps, step, (z0, potential(z0), jnp.asarray(1e-3, z0.dtype)))
     return mode, hessian(mode)
+
+
+def _leaf_name(root, path) -> str:
+    """A name for one leaf of a priors pytree that does not depend on the process.
+
+    NumPyro flattens a distribution's parameters in the order of a ``set`` of
+    field names, which changes with Python's per-process hash seed; naming each
+    leaf by its field ("alpha/base_dist/scale") instead of its position gives an
+    order every process agrees on.
+    """
+    node, parts = root, []
+    for key in path:
+        if isinstance(key, jax.tree_util.DictKey):
+            node, part = node[key.key], str(key.key)
+        elif isinstance(key, jax.tree_util.SequenceKey):
+            node, part = node[key.idx], str(key.idx)
+        elif isinstance(key, jax.tree_util.FlattenedIndexKey) and isinstance(node, Distribution):
+            part = type(node).gather_pytree_data_fields()[key.key]
+            node = node.tree_flatten()[0][key.key]
+        else:
+            node, part = None, str(key)
+        parts.append(part)
+    return "/".join(parts)
+
+
+def canonical_priors(priors) -> tuple[list, tuple, tuple]:
+    """Flatten ``priors`` into leaves sorted by name, for a compiled program's arguments.
+
+    JAX's persistent compilation cache keys a program by its lowered code, and
+    the order of its arguments is part of that code: with NumPyro's
+    hash-ordered fields, two processes would compile the same sampler twice.
+
+    Returns
+    -------
+    leaves : list
+        The priors' arrays, sorted by leaf name.
+    key : tuple
+        ``(treedef, inverse)``: restore with :func:`restore_priors`; hashable,
+        so it also keys cached programs.
+    names : tuple of str
+        The leaf names, in the order of ``leaves``.
+    """
+    with_path, treedef = jax.tree_util.tree_flatten_with_path(priors)
+    names = [_leaf_name(priors, path) for path, _ in with_path]
+    order = sorted(range(len(names)), key=names.__getitem__)
+    inverse = tuple(int(i) for i in np.argsort(order))
+    return [with_path[i][1] for i in order], (treedef, inverse), tuple(names[i] for i in order)
+
+
+def restore_priors(leaves, key):
+    """Inverse of :func:`canonical_priors`: rebuild the priors pytree (inside a traced program too)."""
+    treedef, inverse = key
+    return jax.tree.unflatten(treedef, [leaves[i] for i in inverse])
 
 
 @dataclass(frozen=True)
@@ -168,10 +249,16 @@ def stack_datasets(inputs_list: Sequence[Mapping], y_list: Sequence) -> tuple[di
 
 
 @functools.lru_cache(maxsize=64)
-def _program(law, priors_treedef, num_warmup, num_samples, num_chains, target_accept_prob, max_tree_depth,
-             init, progress, shapes):
-    """Build (once per law, settings and shapes) the jitted function that runs a whole batch."""
-    del priors_treedef, shapes  # cache keys only: they pin the program's structure
+def _program(law, priors_key, num_warmup, num_samples, num_chains, target_accept_prob, max_tree_depth,
+             init, progress, shapes, n_devices):
+    """Build (once per law, settings, shapes and device count) the jitted function that runs a whole batch.
+
+    The program takes the priors as :func:`canonical_priors` leaves, so its
+    compiled form is the same in every process and the persistent cache hits.
+    Each fit draws its initial values and chain keys from its own key (the
+    seed split once per fit), whatever the batch's size or split.
+    """
+    del shapes  # cache key only: it pins the program's structure
     info = _MODEL_INFO[id(law)]
     potential_gen = info["potential_gen"]
     init_kernel, sample_kernel = hmc(potential_fn_gen=potential_gen, algo="NUTS")
@@ -179,12 +266,12 @@ def _program(law, priors_treedef, num_warmup, num_samples, num_chains, target_ac
     dim = ravel_pytree(info["latent_zeros"])[0].size
     total = num_warmup + num_samples
 
-    def start(key, priors, inputs, y, mask):
+    def start(keys, priors, inputs, y, mask):
         """Initial values and inverse mass matrices of every (fit, chain): shape (fits, chains, dim)."""
-        n_fits = mask.shape[0]
+        shape = (num_chains, dim)
         if init == "uniform":
-            z0 = jax.random.uniform(key, (n_fits, num_chains, dim), minval=-INIT_RADIUS, maxval=INIT_RADIUS)
-            return z0, jnp.ones((n_fits, num_chains, dim)), z0
+            z0 = jax.vmap(lambda k: jax.random.uniform(k, shape, minval=-INIT_RADIUS, maxval=INIT_RADIUS))(keys)
+            return z0, jnp.ones_like(z0), z0
 
         def mode_and_variance(inp, obs, msk):
             potential = lambda v: potential_gen(priors, inp, obs, msk)(unravel(v))  # noqa: E731
@@ -196,20 +283,21 @@ def _program(law, priors_treedef, num_warmup, num_samples, num_chains, target_ac
             return mode, jnp.clip(jnp.where(usable, variance, 1.0), 1e-4, 1e2)
 
         mode, variance = jax.vmap(mode_and_variance)(inputs, y, mask)
-        noise = jax.random.normal(key, (n_fits, num_chains, dim))
+        noise = jax.vmap(lambda k: jax.random.normal(k, shape))(keys)
         # Over-dispersed around the mode (twice the curvature scale), so that
         # R-hat still compares chains that started apart.
         z0 = mode[:, None] + 2.0 * jnp.sqrt(variance)[:, None] * noise
         return z0, jnp.broadcast_to(variance[:, None], z0.shape), jnp.broadcast_to(mode[:, None], z0.shape)
 
-    @jax.jit
-    def run(key, priors, inputs, y, mask):
-        key_init, key_chains = jax.random.split(key)
-        z0, inverse_mass, fallback = start(key_init, priors, inputs, y, mask)
+    def run(fit_keys, prior_leaves, inputs, y, mask):
+        priors = restore_priors(prior_leaves, priors_key)
+        split = jax.vmap(jax.random.split)(fit_keys)
+        z0, inverse_mass, fallback = start(split[:, 0], priors, inputs, y, mask)
         flat = lambda a: a.reshape(-1, *a.shape[2:])  # noqa: E731  (fits, chains, ...) -> (fits x chains, ...)
         repeat = lambda a: jnp.repeat(a, num_chains, axis=0)  # noqa: E731
         inputs, y, mask = jax.tree.map(repeat, (inputs, y, mask))
         z0, inverse_mass, fallback = flat(z0), flat(inverse_mass), flat(fallback)
+        keys = flat(jax.vmap(lambda k: jax.random.split(k, num_chains))(split[:, 1]))
 
         def init_one(z, imm, backup, key, inp, obs, msk):
             potential = potential_gen(priors, inp, obs, msk)
@@ -235,7 +323,7 @@ def _program(law, priors_treedef, num_warmup, num_samples, num_chains, target_ac
             # report is one host callback per iteration, not one per chain.
             state = jax.vmap(sample_one)(state, inputs, y, mask)
             if progress:
-                jax.debug.callback(_report_progress, i, total, ordered=True)
+                jax.debug.callback(_report_progress, i, total)
             # One loop over warm-up and sampling, so the NUTS body is compiled
             # once: warm-up iterations all write slot 0, which the first kept
             # draw overwrites.
@@ -243,17 +331,33 @@ def _program(law, priors_treedef, num_warmup, num_samples, num_chains, target_ac
             trace = jax.tree.map(lambda buf, new: buf.at[slot].set(new), trace, record(state))
             return (state, trace), None
 
-        keys = jax.random.split(key_chains, z0.shape[0])
         state = jax.vmap(init_one)(z0, inverse_mass, fallback, keys, inputs, y, mask)
         buffers = jax.tree.map(lambda a: jnp.zeros((num_samples, *jnp.shape(a)), jnp.result_type(a)), record(state))
         (_, trace), _ = jax.lax.scan(step, (state, buffers), jnp.arange(total))
         return trace
 
-    return run
+    if n_devices == 1:
+        return jax.jit(run)
+    # Several devices (CPU cores exposed as host devices, or GPUs): each runs
+    # its share of the fits in a loop of its own. Within one vectorised NUTS
+    # step every chain waits for the longest trajectory of its group, so
+    # independent groups also waste fewer steps than one big group would.
+    mesh = jax.sharding.Mesh(np.array(jax.local_devices()[:n_devices]), ("fits",))
+    fits, whole = jax.sharding.PartitionSpec("fits"), jax.sharding.PartitionSpec()
+    # The trace stacks iterations first: (draws, fits x chains, ...).
+    sharded = jax.shard_map(run, mesh=mesh, in_specs=(fits, whole, fits, fits, fits),
+                            out_specs=jax.sharding.PartitionSpec(None, "fits"), check_vma=False)
+    return jax.jit(sharded)
+
+
+_LAST_REPORTED = [0]
 
 
 def _report_progress(i, total):
     i = int(i) + 1
+    if i <= _LAST_REPORTED[0]:
+        return  # every device reports each iteration; print it once
+    _LAST_REPORTED[0] = i
     if i == 1 or i % max(1, total // 10) == 0 or i == total:
         print(f"\r  sampling: iteration {i}/{total}", end="\n" if i == total else "", file=sys.stderr, flush=True)
 
@@ -314,6 +418,13 @@ def sample_batch(
         (-2, 2) with a unit mass matrix, as NumPyro and Stan do.
     progress : bool
         Report the iteration on standard error while sampling.
+    chain_method : {"vectorized", "parallel"}
+        ``"parallel"`` splits the fits across local devices (GPUs, or CPU
+        cores exposed as devices by :func:`use_host_cores`), each running
+        its share in a loop of its own; ``"vectorized"`` runs every fit on
+        one device. Both follow the same seeds, but the compiled arithmetic
+        differs in its last bits, so the draws agree in distribution, not
+        bit for bit; a given device count always gives the same draws.
 
     Returns
     -------
@@ -327,14 +438,18 @@ def sample_batch(
     info = _model_info(law, priors, inputs, y, mask)
     if init not in ("map", "uniform"):
         raise ValueError(f"option init must be 'map' or 'uniform', got {init!r}")
+    if chain_method not in ("parallel", "vectorized"):
+        raise ValueError(f"option chain_method must be 'parallel' or 'vectorized', got {chain_method!r}")
+    n_devices = _device_split(padded) if chain_method == "parallel" else 1
+    prior_leaves, priors_key, _ = canonical_priors(priors)
     run = _program(
-        law, jax.tree.structure(priors), num_warmup, num_samples, num_chains, float(target_accept_prob),
-        max_tree_depth, init, bool(progress), tuple(sorted(inputs)),
+        law, priors_key, num_warmup, num_samples, num_chains, float(target_accept_prob),
+        max_tree_depth, init, bool(progress), tuple(sorted(inputs)), n_devices,
     )
-    batch = (inputs, y, mask)
-    if chain_method == "parallel":
-        batch = _shard(batch, padded)
-    trace = run(jax.random.key(seed), priors, *batch)
+    _LAST_REPORTED[0] = 0
+    # One key per fit (padding fits included), split off the seed in order.
+    fit_keys = jax.random.split(jax.random.key(seed), padded)
+    trace = run(fit_keys, prior_leaves, inputs, y, mask)
     # The scan stacks iterations first: (draws, fits x chains, ...) -> (fits x chains, draws, ...).
     z, diverging, energy, n_steps, accept, step_size = jax.tree.map(lambda a: np.swapaxes(np.asarray(a), 0, 1), trace)
     posterior, loglik = _constrain_and_score(law, info, priors, z, inputs, y, mask, padded, num_chains)
@@ -351,29 +466,27 @@ def sample_batch(
     return BatchSamples(posterior=posterior, sample_stats=stats, log_likelihood=loglik, sizes=sizes)
 
 
-def _shard(batch, n):
-    """Split the fits axis across local devices; jit then runs one shard per device."""
-    devices = jax.local_devices()
-    if len(devices) < 2 or n % len(devices):
-        return batch  # nothing to split, or no even split: one device runs all
-    mesh = jax.sharding.Mesh(np.array(devices), ("batch",))
-    sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("batch"))
-    return jax.tree.map(lambda a: jax.device_put(a, sharding), batch)
+def _device_split(n_fits: int) -> int:
+    """How many local devices share a batch of ``n_fits``: the most that divide it evenly."""
+    available = jax.local_device_count()
+    return max(d for d in range(1, available + 1) if n_fits % d == 0)
 
 
 def _constrain_and_score(law, info, priors, z, inputs, y, mask, n_fits, num_chains):
     """Map unconstrained draws to the constrained scale and compute pointwise log likelihood."""
     z = jax.tree.map(lambda a: np.reshape(a, (n_fits, num_chains, *a.shape[1:])), z)
-    constrained, loglik = _scorer(law)(priors, z, inputs, y, mask)
+    prior_leaves, priors_key, _ = canonical_priors(priors)
+    constrained, loglik = _scorer(law, priors_key)(prior_leaves, z, inputs, y, mask)
     unflatten = lambda a: np.asarray(a).reshape(n_fits, num_chains, -1, *a.shape[2:])  # noqa: E731
     return jax.tree.map(unflatten, constrained), jax.tree.map(unflatten, loglik)
 
 
 @functools.lru_cache(maxsize=64)
-def _scorer(law):
+def _scorer(law, priors_key):
     """The jitted (once per law) map from unconstrained draws to constrained draws and log likelihood."""
 
-    def per_fit(priors, z_fit, inputs_fit, y_fit, mask_fit):
+    def per_fit(prior_leaves, z_fit, inputs_fit, y_fit, mask_fit):
+        priors = restore_priors(prior_leaves, priors_key)
         # z_fit: (chains, draws, ...) of one dataset.
         postprocess = _MODEL_INFO[id(law)]["postprocess_gen"](priors, inputs_fit, y_fit, mask_fit)
         flat = jax.tree.map(lambda a: a.reshape(-1, *a.shape[2:]), z_fit)

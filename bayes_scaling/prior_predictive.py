@@ -61,7 +61,10 @@ def prior_predictive(
     raw = inputs_along_compute(law, compute, tpr=tpr, k=k)
     inputs = {f"log_{name}": rescale(name, values) for name, values in raw.items()}
     prior_set = law.priors(priors)
-    sampled = Predictive(law.model, num_samples=num_samples)(jax.random.key(seed), prior_set, inputs)
+    # parallel: vectorised over draws, run op by op; a lax.map over draws would
+    # compile the whole model as one program per call (half a minute for the
+    # two-stage model), while single operations are compiled once per process.
+    sampled = Predictive(law.model, num_samples=num_samples, parallel=True)(jax.random.key(seed), prior_set, inputs)
     draws = {name: np.asarray(sampled[name]) for name in prior_set if name in sampled}
     curve, new_run = law.accuracy_draws(draws, inputs, chance, np.random.default_rng(seed))
     return {"compute": compute, "curve": np.asarray(curve), "new_run": np.asarray(new_run), "draws": draws}

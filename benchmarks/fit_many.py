@@ -112,14 +112,15 @@ def run_single_numpyro(datasets, settings) -> tuple[float, np.ndarray]:
     return elapsed, min_bulk_ess({k: np.stack(v) for k, v in per_fit.items()})
 
 
-def run_batched(datasets, settings, seed=0) -> tuple[float, np.ndarray]:
-    """(b) Every dataset in one compiled program."""
+def run_batched(datasets, settings, seed=0, chain_method="parallel") -> tuple[float, np.ndarray]:
+    """(b) Every dataset in one compiled program, split across the local devices (as ``fit_many`` does)."""
     law = get_law("power_law")
     start = time.perf_counter()
     samples = sample_batch(
         law, law.priors(), [d[1] for d in datasets], [d[2] for d in datasets], seed=seed,
         num_warmup=settings["num_warmup"], num_samples=settings["num_samples"],
         num_chains=settings["num_chains"], target_accept_prob=settings["target_accept_prob"],
+        chain_method=chain_method,
     )
     elapsed = time.perf_counter() - start
     return elapsed, min_bulk_ess(samples.posterior)
@@ -187,6 +188,10 @@ def main(argv=None):
     parser.add_argument("--single-limit", type=int, default=20,
                         help="fit only the first N datasets one at a time with NumPyro (each compiles; default 20)")
     parser.add_argument("--no-first-call", action="store_true", help="time the batch only once it is compiled")
+    parser.add_argument("--no-one-device", action="store_true",
+                        help="skip the batched engine on one device (run where there are several)")
+    parser.add_argument("--warm-limit", type=int, default=100,
+                        help="in the size table, time a second (compiled) call only up to this many fits")
     parser.add_argument("--num-warmup", type=int, default=1000)
     parser.add_argument("--num-samples", type=int, default=1000)
     parser.add_argument("--num-chains", type=int, default=4)
@@ -210,6 +215,10 @@ def main(argv=None):
         rates["batched (first call)"] = report("batched, first call", cold, ess, len(datasets))
     warm, ess = run_batched(datasets, settings, seed=1)
     rates["batched"] = report("batched, compiled", warm, ess, len(datasets))
+    if jax.local_device_count() > 1 and not args.no_one_device:
+        run_batched(datasets, settings, seed=1, chain_method="vectorized")  # compile
+        warm, ess = run_batched(datasets, settings, seed=1, chain_method="vectorized")
+        report("batched, one device", warm, ess, len(datasets))
     if not args.no_single:
         subset = datasets[: args.single_limit]
         elapsed, ess = run_single_numpyro(subset, settings)
@@ -235,9 +244,10 @@ def main(argv=None):
     for size in [int(s) for s in args.sizes.split(",")]:
         batch = [datasets[i % len(datasets)] for i in range(size)]
         cold, ess = run_batched(batch, settings, seed=2)
-        report(f"batched, first call", cold, ess, size)
-        warm, ess = run_batched(batch, settings, seed=3)
-        report(f"batched, compiled", warm, ess, size)
+        report("batched, first call", cold, ess, size)
+        if size <= args.warm_limit:  # beyond it, compiling (seconds) is a small part of the first call
+            warm, ess = run_batched(batch, settings, seed=3)
+            report("batched, compiled", warm, ess, size)
 
     if not args.no_demo:
         with tempfile.TemporaryDirectory() as empty_cache:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -46,6 +48,18 @@ def arc_easy_fit(dclm):
     return bs.fit(data, **FAST, seed=1)
 
 
+# ---------------------------------------------------------------- schedule
+# pytest-xdist hands whole files to its processes in collection order: the
+# longest files go first, so that none of them starts last and runs alone.
+LONGEST_FIRST = ["test_notebooks.py", "test_additive_and_pass_at_k.py", "test_compare_and_evaluate.py",
+                 "test_two_stage.py", "test_engine.py", "test_cli.py", "test_report.py"]
+
+
+def pytest_collection_modifyitems(items):
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
+
+
 # ------------------------------------------------------------ compile time
 # The suite's time is mostly JAX tracing and compiling the batched sampler, once
 # per law, settings and padded shape. Tests are grouped to share programs; this
@@ -65,6 +79,19 @@ jax_monitoring.register_event_duration_secs_listener(_tally)
 def pytest_runtest_logstart(nodeid):
     # Before set-up, so a module fixture's compilation counts for its first test.
     _CURRENT_TEST[0] = nodeid
+
+
+def pytest_sessionfinish(session):
+    # A pytest-xdist worker sends its tally to the controlling process.
+    if hasattr(session.config, "workeroutput"):
+        session.config.workeroutput["compile_seconds"] = json.dumps(_COMPILE_SECONDS)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):
+    worker_tally = json.loads(getattr(node, "workeroutput", {}).get("compile_seconds", "{}"))
+    for test, seconds in worker_tally.items():
+        _COMPILE_SECONDS[test] = _COMPILE_SECONDS.get(test, 0.0) + seconds
 
 
 def pytest_terminal_summary(terminalreporter):

@@ -26,7 +26,8 @@ TINY = ["--num-warmup", "500", "--num-samples", "500", "--num-chains", "4", "--q
 # The CLI path is the same for every form and each form's own tests fit it on
 # real data; these specs compile programs no other default test shares, so
 # they run with `-m slow`.
-SLOW_SPECS = {"dclm_bnsl", "gadre_additive_nd", "dclm_two_stage", "llmonkeys_pass_at_k"}
+SLOW_SPECS = {"dclm_bnsl", "gadre_additive_nd", "dclm_two_stage", "llmonkeys_pass_at_k", "dclm_additive_nd",
+              "dclm_pass_at_k"}
 
 
 @pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW_SPECS else n for n in SPECS])

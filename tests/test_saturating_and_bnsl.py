@@ -27,9 +27,11 @@ BENCHMARKS = ["arc_easy", "hellaswag"]
 #: break at the near-chance start, whose few runs the Student-t then treats as
 #: outliers) joined to the main one (a break at 3e18 FLOPs) only through
 #: break ratios near 1. With 500 draws per chain the chains visit it unevenly
-#: (R-hat 1.01-1.08 over eight seeds); with the package default of 1000 they do
-#: not (R-hat <= 1.01 over eight seeds). So BNSL runs at the default settings.
-BNSL_SETTINGS = dict(num_warmup=1000, num_samples=1000, num_chains=4, quiet=True, retry=False)
+#: (R-hat 1.01-1.08 over eight seeds); with the package default of 1000 they
+#: mostly do not, but not at every seed (R-hat 1.017, tail ESS 143 at one).
+#: So BNSL runs as a user's fit does: default draws, and the automatic retry
+#: (twice the warm-up, target acceptance 0.95) of a fit that fails a check.
+BNSL_SETTINGS = dict(num_warmup=1000, num_samples=1000, num_chains=4, quiet=True, retry=True)
 
 
 def simulate(law, theta, sigma, *, n=40, chance=0.25, seed=0, lo=1e18, hi=1e22, benchmark="sim"):
@@ -62,6 +64,13 @@ def fit_simulated_and_real(form, truth, sigma, dclm, settings):
 def saturating_fits(dclm):
     # Noise 0.04 on log(-log Q), as the DCLM ladder shows (posterior sigma 0.02-0.06).
     return fit_simulated_and_real("saturating_power_law", SATURATING_TRUTH, 0.04, dclm, FAST)
+
+
+# BNSL's batch (4 x 1000 draws, and a retry) takes over three minutes on 2
+# cores: its fits run with `-m slow`; its formulas and priors stay in the
+# default run (here and in test_laws_contract).
+FITS = {"saturating_power_law": "saturating_fits", "bnsl": "bnsl_fits"}
+FORMS = ["saturating_power_law", pytest.param("bnsl", marks=pytest.mark.slow)]
 
 
 @pytest.fixture(scope="module")
@@ -168,6 +177,7 @@ def test_saturating_parameter_recovery(saturating_fits):
     assert ceiling["upper_90"] - ceiling["lower_90"] < 0.1
 
 
+@pytest.mark.slow
 def test_bnsl_parameter_recovery(bnsl_fits):
     idata = bnsl_fits["sim"]
     _check_recovery(idata, BNSL_TRUTH)
@@ -180,9 +190,9 @@ def test_bnsl_parameter_recovery(bnsl_fits):
 
 
 @pytest.mark.parametrize("benchmark", BENCHMARKS)
-@pytest.mark.parametrize("form", ["saturating_power_law", "bnsl"])
-def test_real_fits_converge(form, benchmark, saturating_fits, bnsl_fits):
-    idata = (saturating_fits if form == "saturating_power_law" else bnsl_fits)[benchmark]
+@pytest.mark.parametrize("form", FORMS)
+def test_real_fits_converge(form, benchmark, request):
+    idata = request.getfixturevalue(FITS[form])[benchmark]
     assert idata.attrs["law"] == form
     diagnostics = bs.diagnose(idata)
     assert diagnostics.max_rhat <= 1.01, str(diagnostics)
@@ -197,9 +207,9 @@ def test_real_fits_converge(form, benchmark, saturating_fits, bnsl_fits):
 # ------------------------------------------------------------- max accuracy
 
 
-@pytest.mark.parametrize("form", ["saturating_power_law", "bnsl"])
-def test_max_accuracy_is_the_limit_of_the_curve(form, saturating_fits, bnsl_fits):
-    idata = (saturating_fits if form == "saturating_power_law" else bnsl_fits)["arc_easy"]
+@pytest.mark.parametrize("form", FORMS)
+def test_max_accuracy_is_the_limit_of_the_curve(form, request):
+    idata = request.getfixturevalue(FITS[form])["arc_easy"]
     table = max_accuracy(idata, prob=(0.5, 0.9))
     assert list(table.index) == ["max_accuracy", "max_q", "e"]
     assert list(table.columns) == ["median", "lower_50", "upper_50", "lower_90", "upper_90"]
