@@ -452,7 +452,8 @@ def sample_batch(
     trace = run(fit_keys, prior_leaves, inputs, y, mask)
     # The scan stacks iterations first: (draws, fits x chains, ...) -> (fits x chains, draws, ...).
     z, diverging, energy, n_steps, accept, step_size = jax.tree.map(lambda a: np.swapaxes(np.asarray(a), 0, 1), trace)
-    posterior, loglik = _constrain_and_score(law, info, priors, z, inputs, y, mask, padded, num_chains)
+    posterior, loglik = _constrain_and_score(law, info, prior_leaves, priors_key, z, inputs, y, mask, padded,
+                                             num_chains)
     keep = lambda a: a[:n_fits]  # noqa: E731  (drop the padding fits)
     posterior, loglik, sizes = jax.tree.map(keep, posterior), jax.tree.map(keep, loglik), sizes[:n_fits]
     shape = (padded, num_chains, num_samples)
@@ -472,10 +473,12 @@ def _device_split(n_fits: int) -> int:
     return max(d for d in range(1, available + 1) if n_fits % d == 0)
 
 
-def _constrain_and_score(law, info, priors, z, inputs, y, mask, n_fits, num_chains):
-    """Map unconstrained draws to the constrained scale and compute pointwise log likelihood."""
+def _constrain_and_score(law, info, prior_leaves, priors_key, z, inputs, y, mask, n_fits, num_chains):
+    """Map unconstrained draws to the constrained scale and compute pointwise log likelihood.
+
+    The priors come as :func:`canonical_priors` leaves and key, as the sampler took them.
+    """
     z = jax.tree.map(lambda a: np.reshape(a, (n_fits, num_chains, *a.shape[1:])), z)
-    prior_leaves, priors_key, _ = canonical_priors(priors)
     constrained, loglik = _scorer(law, priors_key)(prior_leaves, z, inputs, y, mask)
     unflatten = lambda a: np.asarray(a).reshape(n_fits, num_chains, -1, *a.shape[2:])  # noqa: E731
     return jax.tree.map(unflatten, constrained), jax.tree.map(unflatten, loglik)
