@@ -11,7 +11,10 @@ ratios and hold-out cut-offs) with
 
 (a) one NumPyro fit at a time (a new ``MCMC`` per dataset, as a user would),
 (b) the batched engine (``bayes_scaling.engine.sample_batch``),
-(c) PyStan, with the same priors, likelihood, data, warm-up and draws,
+(c) PyStan, with the same priors, likelihood, data, warm-up and draws
+    (and Stan's diagonal metric, the only one PyStan offers; the batched
+    engine adapts a dense one, and the "diagonal metric" row shows what that
+    is worth),
 
 and prints wall time, the median over fits of the minimum bulk ESS per second
 per fit, and the ratios. Then it times the batched engine on 1, 10, 100 and
@@ -33,6 +36,7 @@ import numpy as np
 import xarray as xr
 
 import bayes_scaling as bs
+from bayes_scaling import engine
 from bayes_scaling.engine import sample_batch
 from bayes_scaling.errors import DataError
 from bayes_scaling.inference import prepare
@@ -112,15 +116,18 @@ def run_single_numpyro(datasets, settings) -> tuple[float, np.ndarray]:
     return elapsed, min_bulk_ess({k: np.stack(v) for k, v in per_fit.items()})
 
 
-def run_batched(datasets, settings, seed=0, chain_method="parallel") -> tuple[float, np.ndarray]:
-    """(b) Every dataset in one compiled program, split across the local devices (as ``fit_many`` does)."""
+def run_batched(datasets, settings, seed=0, chain_method="parallel", **options) -> tuple[float, np.ndarray]:
+    """(b) Every dataset in one compiled program, split across the local devices (as ``fit_many`` does).
+
+    ``options`` go to ``sample_batch`` (``dense_mass=False``: the ablation with a diagonal metric).
+    """
     law = get_law("power_law")
     start = time.perf_counter()
     samples = sample_batch(
         law, law.priors(), [d[1] for d in datasets], [d[2] for d in datasets], seed=seed,
         num_warmup=settings["num_warmup"], num_samples=settings["num_samples"],
         num_chains=settings["num_chains"], target_accept_prob=settings["target_accept_prob"],
-        chain_method=chain_method,
+        chain_method=chain_method, **options,
     )
     elapsed = time.perf_counter() - start
     return elapsed, min_bulk_ess(samples.posterior)
@@ -190,6 +197,8 @@ def main(argv=None):
     parser.add_argument("--no-first-call", action="store_true", help="time the batch only once it is compiled")
     parser.add_argument("--no-one-device", action="store_true",
                         help="skip the batched engine on one device (run where there are several)")
+    parser.add_argument("--no-ablations", action="store_true",
+                        help="skip the batched engine with a diagonal metric and with one length group")
     parser.add_argument("--warm-limit", type=int, default=100,
                         help="in the size table, time a second (compiled) call only up to this many fits")
     parser.add_argument("--num-warmup", type=int, default=1000)
@@ -219,6 +228,18 @@ def main(argv=None):
         run_batched(datasets, settings, seed=1, chain_method="vectorized")  # compile
         warm, ess = run_batched(datasets, settings, seed=1, chain_method="vectorized")
         report("batched, one device", warm, ess, len(datasets))
+    if not args.no_ablations:
+        # What each part of the engine is worth, on the same batch, compiled.
+        run_batched(datasets, settings, seed=1, dense_mass=False)
+        warm, ess = run_batched(datasets, settings, seed=1, dense_mass=False)
+        report("batched, diagonal metric", warm, ess, len(datasets))
+        grouping, engine.LENGTH_GROUP = engine.LENGTH_GROUP, len(datasets) + 1
+        try:
+            run_batched(datasets, settings, seed=1)
+            warm, ess = run_batched(datasets, settings, seed=1)
+            report("batched, one length group", warm, ess, len(datasets))
+        finally:
+            engine.LENGTH_GROUP = grouping
     if not args.no_single:
         subset = datasets[: args.single_limit]
         elapsed, ess = run_single_numpyro(subset, settings)

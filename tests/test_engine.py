@@ -18,7 +18,8 @@ from numpyro import handlers
 from numpyro.infer import MCMC, NUTS, Predictive
 
 import bayes_scaling as bs
-from bayes_scaling.engine import sample_batch, stack_datasets
+from bayes_scaling import engine
+from bayes_scaling.engine import length_groups, sample_batch, stack_datasets
 from bayes_scaling.laws import available_laws, rescale
 
 from conftest import simulate_power_law
@@ -170,3 +171,42 @@ def test_priors_reach_compiled_programs_in_an_order_every_process_shares(tmp_pat
     assert len(outputs) == 1, outputs
     names = outputs.pop().splitlines()[0].split("|")
     assert list(names) == sorted(names) and "log_total/scale" in names
+
+
+def test_length_groups_split_large_batches_only():
+    # A small batch is one program, whatever its lengths: each group costs a compilation.
+    assert length_groups([3, 10, 40, 60]) == [[0, 1, 2, 3]]
+    # 16 fits of 8 points or fewer, 20 of 20 (padded to 32), 4 of 50 (64): the
+    # four long ones are too few for a group and join the 32-point one.
+    sizes = [5] * 16 + [20] * 20 + [50] * 4
+    groups = length_groups(sizes)
+    assert groups == [list(range(16)), list(range(16, 40))]
+    # Short leftovers join the next longer group, never a shorter one.
+    assert length_groups([5] * 3 + [20] * 16 + [50] * 16) == [list(range(19)), list(range(19, 35))]
+
+
+def test_grouped_batch_returns_fits_in_the_order_given(monkeypatch):
+    # The merge of groups, without sampling: each group is an ordinary batch
+    # (tested above); here every fit's "draws" are its dataset's first value.
+    def fake_group(law, priors, inputs_list, y_list, fit_keys, **settings):
+        sizes = [len(y) for y in y_list]
+        first = np.array([y[0] for y in y_list])[:, None, None] * np.ones((1, 2, 3))
+        length = engine._pad_length(max(sizes))
+        loglik = np.stack([np.broadcast_to(np.arange(length) < n, (2, 3, length)) for n in sizes]).astype(float)
+        assert len(fit_keys) == len(y_list)
+        return engine.BatchSamples({"log_a": first}, {"diverging": first > 1e9}, {"y": loglik}, sizes)
+
+    monkeypatch.setattr(engine, "_sample_group", fake_group)
+    law = available_laws()["power_law"]
+    lengths = [6 if i % 2 else 24 for i in range(40)]
+    ys = [np.full(n, float(i)) for i, n in enumerate(lengths)]
+    inputs = [{"log_compute": np.zeros(n)} for n in lengths]
+    assert len(length_groups(lengths)) == 2
+    batch = sample_batch(law, law.priors(), inputs, ys)
+    assert batch.sizes == lengths
+    np.testing.assert_array_equal(batch.posterior["log_a"][:, 0, 0], np.arange(40))
+    assert batch.sample_stats["diverging"].shape == (40, 2, 3)
+    # Log likelihoods padded to the longest group's 32 points, the padding zero.
+    loglik = batch.log_likelihood["y"]
+    assert loglik.shape == (40, 2, 3, 32)
+    np.testing.assert_array_equal(loglik.sum(axis=-1)[:, 0, 0], lengths)
