@@ -30,6 +30,8 @@ from jax.flatten_util import ravel_pytree
 from numpyro.distributions import Distribution
 from numpyro.infer.util import initialize_model, log_likelihood
 
+from bayes_scaling.stored_programs import stored
+
 #: Datasets are padded to at least this many points (and to a power of two),
 #: so that datasets of similar sizes reuse one compiled program.
 PAD_MULTIPLE = 8
@@ -179,6 +181,32 @@ def canonical_priors(priors) -> tuple[list, tuple, tuple]:
     order = sorted(range(len(names)), key=names.__getitem__)
     inverse = tuple(int(i) for i in np.argsort(order))
     return [with_path[i][1] for i in order], (treedef, inverse), tuple(names[i] for i in order)
+
+
+def prior_signature(priors) -> tuple:
+    """The priors' structure as every process describes it: names, classes and static fields.
+
+    :func:`canonical_priors`' key holds a treedef whose children come in
+    NumPyro's hash order, so it differs between processes; this does not.
+    """
+    nodes = []
+
+    def visit(node, path):
+        if isinstance(node, Distribution):
+            data, aux = node.tree_flatten()
+            kind = type(node)
+            nodes.append((path, kind.__module__ + "." + kind.__qualname__,
+                          tuple(sorted(zip(kind.gather_pytree_aux_fields(), map(repr, aux))))))
+            for field, child in zip(kind.gather_pytree_data_fields(), data):
+                visit(child, f"{path}/{field}")
+        elif isinstance(node, Mapping):
+            for name in sorted(node):
+                visit(node[name], f"{path}/{name}")
+        else:
+            nodes.append((path, type(node).__name__))
+
+    visit(priors, "")
+    return tuple(sorted(nodes, key=repr))
 
 
 def restore_priors(leaves, key):
@@ -555,8 +583,13 @@ def _sample_group(law, priors, inputs_list, y_list, fit_keys, *, num_warmup, num
         law, priors_key, num_warmup, num_samples, num_chains, target_accept_prob,
         max_tree_depth, dense_mass, init, progress, tuple(sorted(inputs)), n_devices,
     )
+    args = (fit_keys, prior_leaves, inputs, y, mask)
+    if not progress:  # a progress report is a host callback, which a stored program cannot hold
+        description = (law.name, prior_signature(priors), num_warmup, num_samples, num_chains,
+                       target_accept_prob, max_tree_depth, dense_mass, init, n_devices)
+        run = stored(run, args, description, law, **_shardings(n_devices))
     _LAST_REPORTED[0] = 0
-    trace = run(fit_keys, prior_leaves, inputs, y, mask)
+    trace = run(*args)
     # The scan stacks iterations first: (draws, fits x chains, ...) -> (fits x chains, draws, ...).
     z, diverging, energy, n_steps, accept, step_size = jax.tree.map(lambda a: np.swapaxes(np.asarray(a), 0, 1), trace)
     posterior, loglik = _constrain_and_score(law, info, prior_leaves, priors_key, z, inputs, y, mask, padded,
@@ -572,6 +605,17 @@ def _sample_group(law, priors, inputs_list, y_list, fit_keys, *, num_warmup, num
         "step_size": np.asarray(step_size).reshape(shape)[:n_fits],
     }
     return BatchSamples(posterior=posterior, sample_stats=stats, log_likelihood=loglik, sizes=sizes)
+
+
+def _shardings(n_devices: int) -> dict:
+    """How a program split over ``n_devices`` takes its arguments and returns its trace (see `_program`)."""
+    if n_devices == 1:
+        return {}
+    mesh = jax.sharding.Mesh(np.array(jax.local_devices()[:n_devices]), ("fits",))
+    fits = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("fits"))
+    whole = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
+    trace = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(None, "fits"))
+    return {"in_shardings": (fits, whole, fits, fits, fits), "out_shardings": trace}
 
 
 def _device_split(n_fits: int) -> int:

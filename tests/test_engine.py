@@ -9,6 +9,8 @@ exceed it with probability about 6e-5 per comparison, while a padding, masking
 or batching bug shifts estimates by many standard errors.
 """
 
+import ast
+
 import arviz_stats
 import jax
 import numpy as np
@@ -143,12 +145,15 @@ def test_fits_split_across_devices_match_one_device():
         np.testing.assert_array_equal(split.posterior[name], again.posterior[name])
 
 
-def test_priors_reach_compiled_programs_in_an_order_every_process_shares(tmp_path):
+def test_a_new_process_reuses_the_stored_program_whatever_its_hash_seed(tmp_path):
     # NumPyro flattens a distribution's fields in hash order, which differs
-    # between processes; the order the engine passes them in must not.
+    # between processes; the order the engine passes them in must not, and
+    # neither may the stored program's file name: the first process traces
+    # and stores the sampler, the second (another hash seed) loads it.
     script = (
-        "import jax\n"
-        "from bayes_scaling.engine import canonical_priors, restore_priors\n"
+        "import jax, pathlib\n"
+        "import numpy as np\n"
+        "from bayes_scaling.engine import canonical_priors, restore_priors, sample_batch\n"
         "from bayes_scaling.laws import get_law\n"
         "priors = get_law('bnsl').priors()\n"
         "leaves, key, names = canonical_priors(priors)\n"
@@ -157,20 +162,32 @@ def test_priors_reach_compiled_programs_in_an_order_every_process_shares(tmp_pat
         "assert all(a is b for a, b in zip(jax.tree.leaves(back), jax.tree.leaves(priors)))\n"
         "print('|'.join(names))\n"
         "print([jax.numpy.ravel(v).tolist() for v in leaves])\n"
+        "law = get_law('power_law')\n"
+        "x = np.linspace(-5.0, 0.0, 12)\n"
+        "folder = pathlib.Path(jax.config.jax_compilation_cache_dir) / 'bayes_scaling_programs'\n"
+        "print(sorted(p.name for p in folder.glob('*')))\n"
+        "out = sample_batch(law, law.priors(), [{'log_compute': x}], [-1.0 - 0.2 * x + 0.05 * np.sin(7 * x)],\n"
+        "                   num_warmup=50, num_samples=20, num_chains=2)\n"
+        "print(sorted(p.name for p in folder.glob('*')))\n"
+        "print(out.posterior['alpha'].tolist())\n"
     )
     import os
     import subprocess
     import sys
 
-    outputs = set()
-    for seed in (1, 2, 3):
+    outputs = []
+    for seed in (1, 2):
         run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                             env=os.environ | {"PYTHONHASHSEED": str(seed), "BAYES_SCALING_COMPILATION_CACHE": "0"})
+                             env=os.environ | {"PYTHONHASHSEED": str(seed), "BAYES_SCALING_COMPILATION_CACHE": str(tmp_path)})
         assert run.returncode == 0, run.stderr
-        outputs.add(run.stdout)
-    assert len(outputs) == 1, outputs
-    names = outputs.pop().splitlines()[0].split("|")
-    assert list(names) == sorted(names) and "log_total/scale" in names
+        outputs.append(run.stdout.splitlines())
+    names, leaves, before, after, draws = zip(*outputs)
+    assert len(set(names)) == 1 and len(set(leaves)) == 1
+    assert names[0].split("|") == sorted(names[0].split("|")) and "log_total/scale" in names[0]
+    before, after = [list(map(ast.literal_eval, files)) for files in (before, after)]
+    assert before[0] == [] and len(after[0]) == 1
+    assert before[1] == after[1] == after[0]
+    assert len(set(draws)) == 1  # the stored program gives the traced program's draws
 
 
 def test_length_groups_split_large_batches_only():
