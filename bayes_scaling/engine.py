@@ -25,18 +25,24 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
-from numpyro.infer.hmc import hmc
+from numpyro.infer.hmc import HMCState, hmc
+from numpyro.infer.hmc_util import HMCAdaptState
 from jax.flatten_util import ravel_pytree
 from numpyro.distributions import Distribution
 from numpyro.infer.util import initialize_model, log_likelihood
 
-from bayes_scaling.stored_programs import stored
+from bayes_scaling.stored_programs import register_namedtuples, stored
+
+# The sampler's state passes between the stored `begin` and `advance` programs.
+register_namedtuples(HMCState, HMCAdaptState)
 
 #: Datasets are padded to at least this many points (and to a power of two),
 #: so that datasets of similar sizes reuse one compiled program.
 PAD_MULTIPLE = 8
 #: Smallest batch of fits a program is compiled for (see `_pad_count`).
 MIN_BATCH = 4
+#: Calls a batch's iterations are split into, so that progress can be reported between them.
+PROGRESS_CHUNKS = 10
 #: Fewest fits run as a group of their own length (see `length_groups`).
 LENGTH_GROUP = 16
 #: Environment variable that switches the persistent compilation cache off ("0").
@@ -282,8 +288,8 @@ def stack_datasets(inputs_list: Sequence[Mapping], y_list: Sequence) -> tuple[di
 
 @functools.lru_cache(maxsize=64)
 def _program(law, priors_key, num_warmup, num_samples, num_chains, target_accept_prob, max_tree_depth,
-             dense_mass, init, progress, shapes, n_devices):
-    """Build (once per law, settings, shapes and device count) the jitted function that runs a whole batch.
+             dense_mass, init, shapes, n_devices) -> "Program":
+    """Build (once per law, settings, shapes and device count) the jitted functions that run a whole batch.
 
     The program takes the priors as :func:`canonical_priors` leaves, so its
     compiled form is the same in every process and the persistent cache hits.
@@ -297,6 +303,7 @@ def _program(law, priors_key, num_warmup, num_samples, num_chains, target_accept
     _, unravel = ravel_pytree(info["latent_zeros"])
     dim = ravel_pytree(info["latent_zeros"])[0].size
     total = num_warmup + num_samples
+    chunk = math.ceil(total / PROGRESS_CHUNKS)
 
     def start(keys, priors, inputs, y, mask):
         """Initial values, inverse mass matrices and fallback starts of every (fit, chain).
@@ -335,15 +342,23 @@ def _program(law, priors_key, num_warmup, num_samples, num_chains, target_accept
         inverse_mass = jnp.broadcast_to(inverse_mass[:, None], (inverse_mass.shape[0], num_chains, *inverse_mass.shape[1:]))
         return z0, inverse_mass, jnp.broadcast_to(mode[:, None], z0.shape)
 
-    def run(fit_keys, prior_leaves, inputs, y, mask):
+    def per_chain(prior_leaves, inputs, y, mask):
+        """The priors, and each fit's data repeated for its chains: (fits x chains, ...)."""
+        repeat = lambda a: jnp.repeat(a, num_chains, axis=0)  # noqa: E731
+        return (restore_priors(prior_leaves, priors_key), *jax.tree.map(repeat, (inputs, y, mask)))
+
+    def record(state):
+        return state.z, state.diverging, state.energy, state.num_steps, state.accept_prob, state.adapt_state.step_size
+
+    def begin(fit_keys, prior_leaves, inputs, y, mask):
+        """Initial NUTS states of every (fit, chain), and empty draw buffers."""
         priors = restore_priors(prior_leaves, priors_key)
         split = jax.vmap(jax.random.split)(fit_keys)
         z0, inverse_mass, fallback = start(split[:, 0], priors, inputs, y, mask)
         flat = lambda a: a.reshape(-1, *a.shape[2:])  # noqa: E731  (fits, chains, ...) -> (fits x chains, ...)
-        repeat = lambda a: jnp.repeat(a, num_chains, axis=0)  # noqa: E731
-        inputs, y, mask = jax.tree.map(repeat, (inputs, y, mask))
         z0, inverse_mass, fallback = flat(z0), flat(inverse_mass), flat(fallback)
         keys = flat(jax.vmap(lambda k: jax.random.split(k, num_chains))(split[:, 1]))
+        priors, inputs, y, mask = per_chain(prior_leaves, inputs, y, mask)
 
         def init_one(z, imm, backup, key, inp, obs, msk):
             potential = potential_gen(priors, inp, obs, msk)
@@ -354,58 +369,70 @@ def _program(law, priors_key, num_warmup, num_samples, num_chains, target_accept
                 max_tree_depth=max_tree_depth, dense_mass=dense_mass, model_args=(priors, inp, obs, msk), rng_key=key,
             )
 
-        def sample_one(state, inp, obs, msk):
-            return sample_kernel(state, model_args=(priors, inp, obs, msk))
+        state = jax.vmap(init_one)(z0, inverse_mass, fallback, keys, inputs, y, mask)
+        buffers = jax.tree.map(lambda a: jnp.zeros((num_samples, *jnp.shape(a)), jnp.result_type(a)), record(state))
+        return state, buffers
 
-        def record(state):
-            return (
-                state.z, state.diverging, state.energy, state.num_steps, state.accept_prob,
-                state.adapt_state.step_size,
-            )
+    def advance(state, buffers, first, prior_leaves, inputs, y, mask):
+        """Iterations ``first`` to ``first + chunk`` (those below the total) of every chain."""
+        priors, inputs, y, mask = per_chain(prior_leaves, inputs, y, mask)
 
-        def step(carry, i):
+        def iteration(carry, i):
             state, trace = carry
-            # The loop over iterations stays outside the vmap, so a progress
-            # report is one host callback per iteration, not one per chain.
-            state = jax.vmap(sample_one)(state, inputs, y, mask)
-            if progress:
-                jax.debug.callback(_report_progress, i, total)
+            state = jax.vmap(lambda st, *data: sample_kernel(st, model_args=(priors, *data)))(state, inputs, y, mask)
             # One loop over warm-up and sampling, so the NUTS body is compiled
             # once: warm-up iterations all write slot 0, which the first kept
             # draw overwrites.
             slot = jnp.maximum(i - num_warmup, 0)
-            trace = jax.tree.map(lambda buf, new: buf.at[slot].set(new), trace, record(state))
-            return (state, trace), None
+            return state, jax.tree.map(lambda buf, new: buf.at[slot].set(new), trace, record(state))
 
-        state = jax.vmap(init_one)(z0, inverse_mass, fallback, keys, inputs, y, mask)
-        buffers = jax.tree.map(lambda a: jnp.zeros((num_samples, *jnp.shape(a)), jnp.result_type(a)), record(state))
-        (_, trace), _ = jax.lax.scan(step, (state, buffers), jnp.arange(total))
-        return trace
+        def step(carry, i):
+            # The last chunk may run past the total; its extra iterations do nothing.
+            return jax.lax.cond(i < total, iteration, lambda carry, _: carry, carry, i), None
+
+        (state, buffers), _ = jax.lax.scan(step, (state, buffers), first + jnp.arange(chunk))
+        return state, buffers
 
     if n_devices == 1:
-        return jax.jit(run)
+        return Program(jax.jit(begin), jax.jit(advance), chunk, total)
     # Several devices (CPU cores exposed as host devices, or GPUs): each runs
     # its share of the fits in a loop of its own. Within one vectorised NUTS
     # step every chain waits for the longest trajectory of its group, so
     # independent groups also waste fewer steps than one big group would.
     mesh = jax.sharding.Mesh(np.array(jax.local_devices()[:n_devices]), ("fits",))
-    fits, whole = jax.sharding.PartitionSpec("fits"), jax.sharding.PartitionSpec()
-    # The trace stacks iterations first: (draws, fits x chains, ...).
-    sharded = jax.shard_map(run, mesh=mesh, in_specs=(fits, whole, fits, fits, fits),
-                            out_specs=jax.sharding.PartitionSpec(None, "fits"), check_vma=False)
-    return jax.jit(sharded)
+    specs = _partition_specs()
+    sharded = lambda f, kind: jax.jit(jax.shard_map(  # noqa: E731
+        f, mesh=mesh, in_specs=specs[kind][0], out_specs=specs[kind][1], check_vma=False))
+    return Program(sharded(begin, "begin"), sharded(advance, "advance"), chunk, total)
 
 
-_LAST_REPORTED = [0]
+@dataclass(frozen=True)
+class Program:
+    """A batch's sampler as two jitted functions: ``begin`` (initial states) and ``advance`` (a chunk of iterations).
+
+    Running the iterations in :data:`PROGRESS_CHUNKS` calls lets the host
+    report progress between them without a callback inside the program,
+    so the same program runs with and without a progress report and can be
+    stored (:mod:`bayes_scaling.stored_programs`).
+    """
+
+    begin: object
+    advance: object
+    chunk: int
+    total: int
 
 
-def _report_progress(i, total):
-    i = int(i) + 1
-    if i <= _LAST_REPORTED[0]:
-        return  # every device reports each iteration; print it once
-    _LAST_REPORTED[0] = i
-    if i == 1 or i % max(1, total // 10) == 0 or i == total:
-        print(f"\r  sampling: iteration {i}/{total}", end="\n" if i == total else "", file=sys.stderr, flush=True)
+def _partition_specs() -> dict:
+    """How ``begin`` and ``advance`` split their arguments and results across devices: (inputs, outputs).
+
+    Per-chain states split along their first axis, draw buffers (draws, chains,
+    ...) along their second; the priors and the iteration number are whole.
+    """
+    lanes, whole, draws = (jax.sharding.PartitionSpec(*axes) for axes in (("fits",), (), (None, "fits")))
+    return {
+        "begin": ((lanes, whole, lanes, lanes, lanes), (lanes, draws)),
+        "advance": ((lanes, draws, whole, whole, lanes, lanes, lanes), (lanes, draws)),
+    }
 
 
 # Model information (potential and postprocess generators, latent shapes) per
@@ -579,17 +606,26 @@ def _sample_group(law, priors, inputs_list, y_list, fit_keys, *, num_warmup, num
     info = _model_info(law, priors, inputs, y, mask)
     n_devices = _device_split(padded) if chain_method == "parallel" else 1
     prior_leaves, priors_key, _ = canonical_priors(priors)
-    run = _program(
+    program = _program(
         law, priors_key, num_warmup, num_samples, num_chains, target_accept_prob,
-        max_tree_depth, dense_mass, init, progress, tuple(sorted(inputs)), n_devices,
+        max_tree_depth, dense_mass, init, tuple(sorted(inputs)), n_devices,
     )
-    args = (fit_keys, prior_leaves, inputs, y, mask)
-    if not progress:  # a progress report is a host callback, which a stored program cannot hold
-        description = (law.name, prior_signature(priors), num_warmup, num_samples, num_chains,
-                       target_accept_prob, max_tree_depth, dense_mass, init, n_devices)
-        run = stored(run, args, description, law, **_shardings(n_devices))
-    _LAST_REPORTED[0] = 0
-    trace = run(*args)
+    description = (law.name, prior_signature(priors), num_warmup, num_samples, num_chains,
+                   target_accept_prob, max_tree_depth, dense_mass, init, n_devices)
+    data = (prior_leaves, inputs, y, mask)
+    begin = stored(program.begin, (fit_keys, *data), ("begin", description), law, **_shardings(n_devices, "begin"))
+    state, trace = begin(fit_keys, *data)
+    advance = None
+    for first in range(0, program.total, program.chunk):
+        args = (state, trace, jnp.asarray(first, jnp.int32), *data)
+        advance = advance or stored(program.advance, args, ("advance", description), law,
+                                    **_shardings(n_devices, "advance"))
+        state, trace = advance(*args)
+        if progress:
+            jax.block_until_ready(trace)
+            done = min(first + program.chunk, program.total)
+            print(f"\r  sampling: iteration {done}/{program.total}", end="\n" if done == program.total else "",
+                  file=sys.stderr, flush=True)
     # The scan stacks iterations first: (draws, fits x chains, ...) -> (fits x chains, draws, ...).
     z, diverging, energy, n_steps, accept, step_size = jax.tree.map(lambda a: np.swapaxes(np.asarray(a), 0, 1), trace)
     posterior, loglik = _constrain_and_score(law, info, prior_leaves, priors_key, z, inputs, y, mask, padded,
@@ -607,15 +643,14 @@ def _sample_group(law, priors, inputs_list, y_list, fit_keys, *, num_warmup, num
     return BatchSamples(posterior=posterior, sample_stats=stats, log_likelihood=loglik, sizes=sizes)
 
 
-def _shardings(n_devices: int) -> dict:
-    """How a program split over ``n_devices`` takes its arguments and returns its trace (see `_program`)."""
+def _shardings(n_devices: int, kind: str) -> dict:
+    """Shardings to call a stored ``begin`` or ``advance`` split over ``n_devices`` with (see `_partition_specs`)."""
     if n_devices == 1:
         return {}
     mesh = jax.sharding.Mesh(np.array(jax.local_devices()[:n_devices]), ("fits",))
-    fits = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("fits"))
-    whole = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
-    trace = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(None, "fits"))
-    return {"in_shardings": (fits, whole, fits, fits, fits), "out_shardings": trace}
+    named = lambda specs: tuple(jax.sharding.NamedSharding(mesh, spec) for spec in specs)  # noqa: E731
+    inputs, outputs = _partition_specs()[kind]
+    return {"in_shardings": named(inputs), "out_shardings": named(outputs)}
 
 
 def _device_split(n_fits: int) -> int:

@@ -109,12 +109,16 @@ def stored(program, args, description, law, *, in_shardings=None, out_shardings=
         return program
     if path not in _LOADED:
         try:
-            exported = export.deserialize(bytearray(path.read_bytes()))
-        except FileNotFoundError:
-            exported = export.export(program)(*args)
-            _write(path, exported.serialize())
+            exported = export.deserialize(bytearray(path.read_bytes())) if path.exists() else None
         except Exception:  # noqa: BLE001  (a corrupt or foreign file: trace as if there were none)
             return program
+        if exported is None:
+            try:
+                exported = export.export(program)(*args)
+                blob = exported.serialize()
+            except Exception:  # noqa: BLE001  (a program export cannot hold still runs as it is)
+                return program
+            _write(path, blob)
         _LOADED[path] = (
             jax.jit(exported.call) if in_shardings is None
             else jax.jit(exported.call, in_shardings=in_shardings, out_shardings=out_shardings)
@@ -124,6 +128,18 @@ def stored(program, args, description, law, *, in_shardings=None, out_shardings=
 
 # Programs loaded in this process, by file: loading again would compile again.
 _LOADED: dict = {}
+
+
+def register_namedtuples(*types) -> None:
+    """Let programs whose arguments hold these named tuples (NumPyro's sampler states) be serialised."""
+    for kind in types:
+        name = f"{kind.__module__}.{kind.__qualname__}"
+        if name not in _REGISTERED:
+            export.register_namedtuple_serialization(kind, serialized_name=name)
+            _REGISTERED.add(name)
+
+
+_REGISTERED: set = set()
 
 
 def _write(path: Path, blob: bytes) -> None:

@@ -185,7 +185,7 @@ def test_a_new_process_reuses_the_stored_program_whatever_its_hash_seed(tmp_path
     assert len(set(names)) == 1 and len(set(leaves)) == 1
     assert names[0].split("|") == sorted(names[0].split("|")) and "log_total/scale" in names[0]
     before, after = [list(map(ast.literal_eval, files)) for files in (before, after)]
-    assert before[0] == [] and len(after[0]) == 1
+    assert before[0] == [] and len(after[0]) == 2  # the sampler's begin and advance programs
     assert before[1] == after[1] == after[0]
     assert len(set(draws)) == 1  # the stored program gives the traced program's draws
 
