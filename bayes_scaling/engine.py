@@ -276,7 +276,7 @@ def stack_datasets(inputs_list: Sequence[Mapping], y_list: Sequence) -> tuple[di
     ``y`` may be an array or a dict of arrays (a law with several observed
     sites); every array has the dataset's points on its last axis.
     """
-    sizes = [_n_points(y) for y in y_list]
+    sizes = [n_points(y) for y in y_list]
     length = _pad_length(max(sizes))
     inputs = {
         name: np.stack([_pad(inp[name], length) for inp in inputs_list]) for name in inputs_list[0]
@@ -352,13 +352,12 @@ def _program(law, priors_key, num_warmup, num_samples, num_chains, target_accept
 
     def begin(fit_keys, prior_leaves, inputs, y, mask):
         """Initial NUTS states of every (fit, chain), and empty draw buffers."""
-        priors = restore_priors(prior_leaves, priors_key)
+        priors, *chain_data = per_chain(prior_leaves, inputs, y, mask)
         split = jax.vmap(jax.random.split)(fit_keys)
         z0, inverse_mass, fallback = start(split[:, 0], priors, inputs, y, mask)
         flat = lambda a: a.reshape(-1, *a.shape[2:])  # noqa: E731  (fits, chains, ...) -> (fits x chains, ...)
         z0, inverse_mass, fallback = flat(z0), flat(inverse_mass), flat(fallback)
         keys = flat(jax.vmap(lambda k: jax.random.split(k, num_chains))(split[:, 1]))
-        priors, inputs, y, mask = per_chain(prior_leaves, inputs, y, mask)
 
         def init_one(z, imm, backup, key, inp, obs, msk):
             potential = potential_gen(priors, inp, obs, msk)
@@ -369,7 +368,7 @@ def _program(law, priors_key, num_warmup, num_samples, num_chains, target_accept
                 max_tree_depth=max_tree_depth, dense_mass=dense_mass, model_args=(priors, inp, obs, msk), rng_key=key,
             )
 
-        state = jax.vmap(init_one)(z0, inverse_mass, fallback, keys, inputs, y, mask)
+        state = jax.vmap(init_one)(z0, inverse_mass, fallback, keys, *chain_data)
         buffers = jax.tree.map(lambda a: jnp.zeros((num_samples, *jnp.shape(a)), jnp.result_type(a)), record(state))
         return state, buffers
 
@@ -399,7 +398,7 @@ def _program(law, priors_key, num_warmup, num_samples, num_chains, target_accept
     # its share of the fits in a loop of its own. Within one vectorised NUTS
     # step every chain waits for the longest trajectory of its group, so
     # independent groups also waste fewer steps than one big group would.
-    mesh = jax.sharding.Mesh(np.array(jax.local_devices()[:n_devices]), ("fits",))
+    mesh = _mesh(n_devices)
     specs = _partition_specs()
     sharded = lambda f, kind: jax.jit(jax.shard_map(  # noqa: E731
         f, mesh=mesh, in_specs=specs[kind][0], out_specs=specs[kind][1], check_vma=False))
@@ -528,7 +527,7 @@ def sample_batch(
     # One key per fit, split off the seed in order (a prefix of the split is
     # the same whatever its length), so a fit's draws do not depend on its group.
     fit_keys = jax.random.split(jax.random.key(seed), len(inputs_list))
-    sizes = [_n_points(y) for y in y_list]
+    sizes = [n_points(y) for y in y_list]
     groups = length_groups(sizes)
     parts = [
         _sample_group(law, priors, [inputs_list[i] for i in group], [y_list[i] for i in group], fit_keys[group],
@@ -538,7 +537,8 @@ def sample_batch(
     return parts[0] if len(parts) == 1 else _merge_groups(parts, groups)
 
 
-def _n_points(y) -> int:
+def n_points(y) -> int:
+    """Points of one dataset's observations (an array, or a dict of arrays for several sites)."""
     return int(np.shape(jax.tree.leaves(y)[0])[-1])
 
 
@@ -643,11 +643,16 @@ def _sample_group(law, priors, inputs_list, y_list, fit_keys, *, num_warmup, num
     return BatchSamples(posterior=posterior, sample_stats=stats, log_likelihood=loglik, sizes=sizes)
 
 
+def _mesh(n_devices: int) -> jax.sharding.Mesh:
+    """The first ``n_devices`` local devices, along one axis of fits."""
+    return jax.sharding.Mesh(np.array(jax.local_devices()[:n_devices]), ("fits",))
+
+
 def _shardings(n_devices: int, kind: str) -> dict:
     """Shardings to call a stored ``begin`` or ``advance`` split over ``n_devices`` with (see `_partition_specs`)."""
     if n_devices == 1:
         return {}
-    mesh = jax.sharding.Mesh(np.array(jax.local_devices()[:n_devices]), ("fits",))
+    mesh = _mesh(n_devices)
     named = lambda specs: tuple(jax.sharding.NamedSharding(mesh, spec) for spec in specs)  # noqa: E731
     inputs, outputs = _partition_specs()[kind]
     return {"in_shardings": named(inputs), "out_shardings": named(outputs)}

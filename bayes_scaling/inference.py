@@ -20,7 +20,7 @@ from arviz_base import from_dict
 
 from bayes_scaling import __version__
 from bayes_scaling.diagnostics import diagnose
-from bayes_scaling.engine import length_groups, sample_batch
+from bayes_scaling.engine import length_groups, n_points, sample_batch
 from bayes_scaling.laws import get_law, law_inputs
 from bayes_scaling.errors import DataError, SpecError
 from bayes_scaling.saving import data_hash, versions
@@ -170,8 +170,7 @@ def fit_many(
         for data, _, _ in prepared:
             print(f"fitting {law.name} to {data.summary()}", file=sys.stderr)
         if len(prepared) > 1:
-            sizes = [np.shape(jax.tree.leaves(y)[0])[-1] for _, _, y in prepared]
-            programs = len(length_groups(sizes))
+            programs = len(length_groups([n_points(y) for _, _, y in prepared]))
             print(f"  sampling {len(prepared)} fits x {num_chains} chains in "
                   + ("one program" if programs == 1 else f"{programs} programs (by data length)"), file=sys.stderr)
     samples = sample_batch(
