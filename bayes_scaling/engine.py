@@ -43,8 +43,12 @@ PAD_MULTIPLE = 8
 MIN_BATCH = 4
 #: Calls a batch's iterations are split into, so that progress can be reported between them.
 PROGRESS_CHUNKS = 10
-#: Fewest fits run as a group of their own length (see `length_groups`).
-LENGTH_GROUP = 16
+#: Fewest fits run as a group of their own length (see `length_groups`), by
+#: JAX backend. A CPU's leapfrog step costs in proportion to the batch's padded
+#: points, so groups of similar length pay; a GPU steps the whole batch at once
+#: whatever its padding, and separate groups would only run one after another:
+#: a backend not listed runs every batch as one group.
+LENGTH_GROUP = {"cpu": 16}
 #: Environment variable that switches the persistent compilation cache off ("0").
 CACHE_ENV = "BAYES_SCALING_COMPILATION_CACHE"
 #: Environment variable that sets how many CPU cores become devices (see `use_host_cores`).
@@ -549,7 +553,8 @@ def length_groups(sizes: Sequence[int], min_group: int | None = None) -> list[li
     points of the whole batch, so padding a 10-point dataset to the 54 points
     of the longest one wastes most of its arithmetic. Datasets go into groups
     by padded length (:func:`_pad_length`); a group of fewer than
-    ``min_group`` fits (default :data:`LENGTH_GROUP`) joins the next longer
+    ``min_group`` fits (default: :data:`LENGTH_GROUP` of the JAX backend in
+    use; one group on a backend it does not list) joins the next longer
     one, because every group costs a compilation, which only pays for itself
     on a large batch.
 
@@ -558,7 +563,8 @@ def length_groups(sizes: Sequence[int], min_group: int | None = None) -> list[li
     list of list of int
         Indices into ``sizes``, each group in increasing order.
     """
-    min_group = LENGTH_GROUP if min_group is None else min_group
+    if min_group is None:
+        min_group = LENGTH_GROUP.get(jax.default_backend(), len(sizes) + 1)
     by_length: dict[int, list[int]] = {}
     for i, n in enumerate(sizes):
         by_length.setdefault(_pad_length(n), []).append(i)

@@ -202,6 +202,13 @@ def test_length_groups_split_large_batches_only():
     assert length_groups([5] * 3 + [20] * 16 + [50] * 16) == [list(range(19)), list(range(19, 35))]
 
 
+def test_one_length_group_on_a_backend_without_grouping(monkeypatch):
+    # A GPU steps the whole batch at once: groups would only run one after another.
+    sizes = [5] * 16 + [20] * 20 + [50] * 4
+    monkeypatch.setattr(engine, "LENGTH_GROUP", {"gpu": 16})
+    assert length_groups(sizes) == [list(range(40))]
+
+
 def test_grouped_batch_returns_fits_in_the_order_given(monkeypatch):
     # The merge of groups, without sampling: each group is an ordinary batch
     # (tested above); here every fit's "draws" are its dataset's first value.
