@@ -101,14 +101,19 @@ def sbc(
     seed : int
         Seed of the prior draws and of the sampler.
     **sampler
-        Options of :func:`bayes_scaling.engine.sample_batch`.
+        Options of :func:`bayes_scaling.engine.sample_batch`; ``chain_method``
+        defaults to what :func:`~bayes_scaling.inference.fit_many` picks, so
+        the simulations run the programs that users' fits run.
 
     Returns
     -------
     SBCResult
     """
     from bayes_scaling.diagnostics import diagnose
+    from bayes_scaling.inference import SamplerSettings
     from arviz_base import from_dict
+
+    sampler.setdefault("chain_method", SamplerSettings().resolved_chain_method())
 
     law = get_law(form)
     priors = law.priors()
