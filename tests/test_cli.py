@@ -57,14 +57,15 @@ def test_predict_from_saved_fit(fitted_folder, tmp_path, capsys):
     assert (table["lower_90"] < table["median"]).all() and (table["median"] < table["upper_90"]).all()
 
 
-def test_fit_prints_table_and_diagnostics(small_csv, tmp_path):
-    result = run_cli("fit", "--data", str(small_csv), "--columns", "FLOPs=flops,score=value",
-                     "--benchmark", "sim", "--max-compute", "2e21", "--out", str(tmp_path),
-                     *[arg for arg in SMALL if arg != "--quiet"])
-    assert result.returncode == 0, result.stderr
-    assert "90% interval" in result.stdout and "R-hat" in result.stdout
-    assert "held-out runs inside their 90% predictive interval" in result.stdout
-    assert "diagnostics: R-hat max" in result.stderr  # not quiet: diagnostics go to stderr
+def test_fit_prints_table_and_diagnostics(small_csv, tmp_path, capsys):
+    code = main(["fit", "--data", str(small_csv), "--columns", "FLOPs=flops,score=value",
+                 "--benchmark", "sim", "--max-compute", "2e21", "--out", str(tmp_path),
+                 *[arg for arg in SMALL if arg != "--quiet"]])
+    printed = capsys.readouterr()
+    assert code == 0, printed.err
+    assert "90% interval" in printed.out and "R-hat" in printed.out
+    assert "held-out runs inside their 90% predictive interval" in printed.out
+    assert "diagnostics: R-hat max" in printed.err  # not quiet: diagnostics go to stderr
 
 
 @pytest.mark.parametrize(

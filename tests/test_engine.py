@@ -9,7 +9,6 @@ exceed it with probability about 6e-5 per comparison, while a padding, masking
 or batching bug shifts estimates by many standard errors.
 """
 
-import ast
 
 import arviz_stats
 import jax
@@ -22,7 +21,7 @@ from numpyro.infer import MCMC, NUTS, Predictive
 import bayes_scaling as bs
 from bayes_scaling import engine
 from bayes_scaling.engine import length_groups, sample_batch, stack_datasets
-from bayes_scaling.laws import available_laws, rescale
+from bayes_scaling.laws import available_laws, get_law, rescale
 
 from conftest import simulate_power_law
 
@@ -145,49 +144,67 @@ def test_fits_split_across_devices_match_one_device():
         np.testing.assert_array_equal(split.posterior[name], again.posterior[name])
 
 
-def test_a_new_process_reuses_the_stored_program_whatever_its_hash_seed(tmp_path):
+#: Run in a process of its own (another hash seed than this one's): the priors'
+#: canonical order, and the draws of the power-law program of the suite's usual
+#: shape (one 24-point dataset, 4 x 500 x 500, split across the devices),
+#: loaded from the stored-program folder given as its argument.
+NEW_PROCESS = """
+import json, pathlib, sys
+import jax
+import numpy as np
+from bayes_scaling import stored_programs
+from bayes_scaling.engine import canonical_priors, restore_priors, sample_batch
+from bayes_scaling.laws import get_law
+priors = get_law('bnsl').priors()
+leaves, key, names = canonical_priors(priors)
+back = restore_priors(leaves, key)
+assert jax.tree.structure(back) == jax.tree.structure(priors)
+assert all(a is b for a, b in zip(jax.tree.leaves(back), jax.tree.leaves(priors)))
+stored_programs._cache_folder = lambda: sys.argv[1]
+folder = pathlib.Path(sys.argv[1]) / stored_programs.FOLDER
+before = sorted(p.name for p in folder.glob('*'))
+law = get_law('power_law')
+x = np.linspace(-5.0, 0.0, 24)
+out = sample_batch(law, law.priors(), [{'log_compute': x}], [-1.0 - 0.2 * x + 0.05 * np.sin(7 * x)],
+                   num_warmup=500, num_samples=500, num_chains=4, chain_method='parallel')
+print(json.dumps({'names': names, 'leaves': [np.ravel(v).tolist() for v in leaves], 'before': before,
+                  'after': sorted(p.name for p in folder.glob('*')), 'alpha': out.posterior['alpha'].tolist()}))
+"""
+
+
+def test_a_new_process_reuses_the_stored_program_whatever_its_hash_seed(tmp_path, monkeypatch):
     # NumPyro flattens a distribution's fields in hash order, which differs
     # between processes; the order the engine passes them in must not, and
-    # neither may the stored program's file name: the first process traces
-    # and stores the sampler, the second (another hash seed) loads it.
-    script = (
-        "import jax, pathlib\n"
-        "import numpy as np\n"
-        "from bayes_scaling.engine import canonical_priors, restore_priors, sample_batch\n"
-        "from bayes_scaling.laws import get_law\n"
-        "priors = get_law('bnsl').priors()\n"
-        "leaves, key, names = canonical_priors(priors)\n"
-        "back = restore_priors(leaves, key)\n"
-        "assert jax.tree.structure(back) == jax.tree.structure(priors)\n"
-        "assert all(a is b for a, b in zip(jax.tree.leaves(back), jax.tree.leaves(priors)))\n"
-        "print('|'.join(names))\n"
-        "print([jax.numpy.ravel(v).tolist() for v in leaves])\n"
-        "law = get_law('power_law')\n"
-        "x = np.linspace(-5.0, 0.0, 12)\n"
-        "folder = pathlib.Path(jax.config.jax_compilation_cache_dir) / 'bayes_scaling_programs'\n"
-        "print(sorted(p.name for p in folder.glob('*')))\n"
-        "out = sample_batch(law, law.priors(), [{'log_compute': x}], [-1.0 - 0.2 * x + 0.05 * np.sin(7 * x)],\n"
-        "                   num_warmup=50, num_samples=20, num_chains=2)\n"
-        "print(sorted(p.name for p in folder.glob('*')))\n"
-        "print(out.posterior['alpha'].tolist())\n"
-    )
+    # neither may the stored program's file name. This process traces and
+    # stores the sampler in an empty folder, a new one with another hash seed
+    # must load it (no new file) and draw the same. The program's shape is one
+    # the suite compiles anyway, so neither process compiles it again.
+    import json
     import os
     import subprocess
     import sys
 
-    outputs = []
-    for seed in (1, 2):
-        run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                             env=os.environ | {"PYTHONHASHSEED": str(seed), "BAYES_SCALING_COMPILATION_CACHE": str(tmp_path)})
-        assert run.returncode == 0, run.stderr
-        outputs.append(run.stdout.splitlines())
-    names, leaves, before, after, draws = zip(*outputs)
-    assert len(set(names)) == 1 and len(set(leaves)) == 1
-    assert names[0].split("|") == sorted(names[0].split("|")) and "log_total/scale" in names[0]
-    before, after = [list(map(ast.literal_eval, files)) for files in (before, after)]
-    assert before[0] == [] and len(after[0]) == 2  # the sampler's begin and advance programs
-    assert before[1] == after[1] == after[0]
-    assert len(set(draws)) == 1  # the stored program gives the traced program's draws
+    from bayes_scaling import stored_programs
+
+    monkeypatch.setattr(stored_programs, "_cache_folder", lambda: str(tmp_path))
+    monkeypatch.setattr(stored_programs, "_LOADED", {})
+    law = get_law("power_law")
+    x = np.linspace(-5.0, 0.0, 24)
+    here = sample_batch(law, law.priors(), [{"log_compute": x}], [-1.0 - 0.2 * x + 0.05 * np.sin(7 * x)],
+                        num_warmup=500, num_samples=500, num_chains=4, chain_method="parallel")
+    stored_files = sorted(path.name for path in (tmp_path / stored_programs.FOLDER).glob("*"))
+    assert len(stored_files) == 2  # the sampler's begin and advance programs
+    leaves, _, names = engine.canonical_priors(get_law("bnsl").priors())
+
+    seed = "2" if os.environ.get("PYTHONHASHSEED") == "1" else "1"
+    run = subprocess.run([sys.executable, "-c", NEW_PROCESS, str(tmp_path)], capture_output=True, text=True,
+                         env=os.environ | {"PYTHONHASHSEED": seed})
+    assert run.returncode == 0, run.stderr
+    there = json.loads(run.stdout.splitlines()[-1])
+    assert there["names"] == list(names) == sorted(names) and "log_total/scale" in names
+    assert there["leaves"] == [np.ravel(leaf).tolist() for leaf in leaves]
+    assert there["before"] == there["after"] == stored_files
+    np.testing.assert_array_equal(np.asarray(there["alpha"]), here.posterior["alpha"])
 
 
 def test_length_groups_split_large_batches_only():
