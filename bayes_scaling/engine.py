@@ -367,18 +367,33 @@ def _program(law, priors_key, num_warmup, num_samples, num_chains, target_accept
             potential = potential_gen(priors, inp, obs, msk)
             # A start where the density is not finite is replaced by the mode.
             z = jnp.where(jnp.isfinite(potential(unravel(z))), z, backup)
-            return init_kernel(
-                unravel(z), num_warmup, inverse_mass_matrix=imm, target_accept_prob=target_accept_prob,
-                max_tree_depth=max_tree_depth, dense_mass=dense_mass, model_args=(priors, inp, obs, msk), rng_key=key,
-            )
+            return init_chain(priors, z, imm, key, inp, obs, msk)
 
         state = jax.vmap(init_one)(z0, inverse_mass, fallback, keys, *chain_data)
         buffers = jax.tree.map(lambda a: jnp.zeros((num_samples, *jnp.shape(a)), jnp.result_type(a)), record(state))
         return state, buffers
 
+    initialised = []
+
+    def init_chain(priors, z, imm, key, inp, obs, msk):
+        """NumPyro's initial NUTS state of one chain, from a flat start ``z``."""
+        initialised.append(True)
+        return init_kernel(
+            unravel(z), num_warmup, inverse_mass_matrix=imm, target_accept_prob=target_accept_prob,
+            max_tree_depth=max_tree_depth, dense_mass=dense_mass, model_args=(priors, inp, obs, msk), rng_key=key,
+        )
+
     def advance(state, buffers, first, prior_leaves, inputs, y, mask):
         """Iterations ``first`` to ``first + chunk`` (those below the total) of every chain."""
         priors, inputs, y, mask = per_chain(prior_leaves, inputs, y, mask)
+        if not initialised:
+            # NumPyro's sample kernel reads settings that its init kernel sets
+            # when traced; where ``begin`` came from disk it was not traced in
+            # this process, so trace one chain's initialisation for its settings.
+            one = lambda a: a[0]  # noqa: E731
+            jax.eval_shape(init_chain, priors, ravel_pytree(jax.tree.map(one, state.z))[0],
+                           one(state.adapt_state.inverse_mass_matrix), one(state.rng_key),
+                           *jax.tree.map(one, (inputs, y, mask)))
 
         def iteration(carry, i):
             state, trace = carry

@@ -207,6 +207,30 @@ def test_a_new_process_reuses_the_stored_program_whatever_its_hash_seed(tmp_path
     np.testing.assert_array_equal(np.asarray(there["alpha"]), here.posterior["alpha"])
 
 
+def test_a_half_stored_sampler_is_traced_where_it_is_missing(tmp_path, monkeypatch):
+    # A first run stopped after storing ``begin`` but before ``advance``: the
+    # next process loads the one and traces the other, whose NumPyro kernel
+    # needs settings that only tracing ``begin`` used to set.
+    from bayes_scaling import stored_programs
+
+    monkeypatch.setattr(stored_programs, "_cache_folder", lambda: str(tmp_path))
+    law = get_law("power_law")
+    x = np.linspace(-5.0, 0.0, 24)
+
+    def run():
+        monkeypatch.setattr(stored_programs, "_LOADED", {})
+        engine._program.cache_clear()  # as in a new process
+        return sample_batch(law, law.priors(), [{"log_compute": x}], [-1.0 - 0.2 * x + 0.05 * np.sin(7 * x)],
+                            num_warmup=500, num_samples=500, num_chains=4, chain_method="parallel")
+
+    first = run()
+    files = sorted((tmp_path / stored_programs.FOLDER).glob("*"), key=lambda path: path.stat().st_mtime)
+    assert len(files) == 2
+    files[-1].unlink()  # advance, stored after begin
+    again = run()
+    np.testing.assert_array_equal(again.posterior["alpha"], first.posterior["alpha"])
+
+
 def test_length_groups_split_large_batches_only():
     # A small batch is one program, whatever its lengths: each group costs a compilation.
     assert length_groups([3, 10, 40, 60]) == [[0, 1, 2, 3]]
