@@ -231,7 +231,9 @@ def test_a_half_stored_sampler_is_traced_where_it_is_missing(tmp_path, monkeypat
     np.testing.assert_array_equal(again.posterior["alpha"], first.posterior["alpha"])
 
 
-def test_length_groups_split_large_batches_only():
+def test_length_groups_split_large_batches_only(monkeypatch):
+    # Grouping as on a CPU, whatever backend runs the test.
+    monkeypatch.setattr(engine, "LENGTH_GROUP", {jax.default_backend(): 16})
     # A small batch is one program, whatever its lengths: each group costs a compilation.
     assert length_groups([3, 10, 40, 60]) == [[0, 1, 2, 3]]
     # 16 fits of 8 points or fewer, 20 of 20 (padded to 32), 4 of 50 (64): the
@@ -246,7 +248,7 @@ def test_length_groups_split_large_batches_only():
 def test_one_length_group_on_a_backend_without_grouping(monkeypatch):
     # A GPU steps the whole batch at once: groups would only run one after another.
     sizes = [5] * 16 + [20] * 20 + [50] * 4
-    monkeypatch.setattr(engine, "LENGTH_GROUP", {"gpu": 16})
+    monkeypatch.setattr(engine, "LENGTH_GROUP", {})  # a backend it does not list
     assert length_groups(sizes) == [list(range(40))]
 
 
@@ -262,6 +264,7 @@ def test_grouped_batch_returns_fits_in_the_order_given(monkeypatch):
         return engine.BatchSamples({"log_a": first}, {"diverging": first > 1e9}, {"y": loglik}, sizes)
 
     monkeypatch.setattr(engine, "_sample_group", fake_group)
+    monkeypatch.setattr(engine, "LENGTH_GROUP", {jax.default_backend(): 16})  # group as on a CPU
     law = available_laws()["power_law"]
     lengths = [6 if i % 2 else 24 for i in range(40)]
     ys = [np.full(n, float(i)) for i, n in enumerate(lengths)]
