@@ -237,7 +237,7 @@ def main(argv=None):
         # (one group on a GPU, groups of similar length on a CPU).
         backend, grouping = jax.default_backend(), dict(engine.LENGTH_GROUP)
         grouped = backend in grouping
-        engine.LENGTH_GROUP = {} if grouped else {backend: 16}
+        engine.LENGTH_GROUP = {} if grouped else {backend: grouping["cpu"]}
         try:
             run_batched(datasets, settings, seed=1)
             warm, ess = run_batched(datasets, settings, seed=1)

@@ -172,6 +172,14 @@ print(json.dumps({'names': names, 'leaves': [np.ravel(v).tolist() for v in leave
 """
 
 
+def fit_stored_shape():
+    """The fit that ``NEW_PROCESS`` runs, in this process."""
+    law = get_law("power_law")
+    x = np.linspace(-5.0, 0.0, 24)
+    return sample_batch(law, law.priors(), [{"log_compute": x}], [-1.0 - 0.2 * x + 0.05 * np.sin(7 * x)],
+                        num_warmup=500, num_samples=500, num_chains=4, chain_method="parallel")
+
+
 def test_a_new_process_reuses_the_stored_program_whatever_its_hash_seed(tmp_path, monkeypatch):
     # NumPyro flattens a distribution's fields in hash order, which differs
     # between processes; the order the engine passes them in must not, and
@@ -188,10 +196,7 @@ def test_a_new_process_reuses_the_stored_program_whatever_its_hash_seed(tmp_path
 
     monkeypatch.setattr(stored_programs, "_cache_folder", lambda: str(tmp_path))
     monkeypatch.setattr(stored_programs, "_LOADED", {})
-    law = get_law("power_law")
-    x = np.linspace(-5.0, 0.0, 24)
-    here = sample_batch(law, law.priors(), [{"log_compute": x}], [-1.0 - 0.2 * x + 0.05 * np.sin(7 * x)],
-                        num_warmup=500, num_samples=500, num_chains=4, chain_method="parallel")
+    here = fit_stored_shape()
     stored_files = sorted(path.name for path in (tmp_path / stored_programs.FOLDER).glob("*"))
     assert len(stored_files) == 2  # the sampler's begin and advance programs
     leaves, _, names = engine.canonical_priors(get_law("bnsl").priors())
@@ -214,14 +219,11 @@ def test_a_half_stored_sampler_is_traced_where_it_is_missing(tmp_path, monkeypat
     from bayes_scaling import stored_programs
 
     monkeypatch.setattr(stored_programs, "_cache_folder", lambda: str(tmp_path))
-    law = get_law("power_law")
-    x = np.linspace(-5.0, 0.0, 24)
 
     def run():
         monkeypatch.setattr(stored_programs, "_LOADED", {})
         engine._program.cache_clear()  # as in a new process
-        return sample_batch(law, law.priors(), [{"log_compute": x}], [-1.0 - 0.2 * x + 0.05 * np.sin(7 * x)],
-                            num_warmup=500, num_samples=500, num_chains=4, chain_method="parallel")
+        return fit_stored_shape()
 
     first = run()
     files = sorted((tmp_path / stored_programs.FOLDER).glob("*"), key=lambda path: path.stat().st_mtime)
