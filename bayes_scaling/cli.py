@@ -127,6 +127,17 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--prob", type=_floats, default=[0.5, 0.9], help="interval probabilities (default 0.5,0.9)")
     predict.add_argument("--csv", type=Path, help="also write the table here")
 
+    backtest = commands.add_parser(
+        "backtest", help="leave-future-out coverage of predictive intervals on the bundled ladders")
+    backtest.add_argument("--datasets", help="data sets of the corpus, comma-separated (default all)")
+    backtest.add_argument("--benchmarks-per-dataset", type=int,
+                          help="only the first n benchmarks of each data set (a small corpus)")
+    backtest.add_argument("--methods", help="methods, comma-separated (default all)")
+    backtest.add_argument("--out", type=Path, default=Path("bayes_scaling_output/backtest"), help="output folder")
+    backtest.add_argument("--learn", action="store_true",
+                          help="write the prior learned on every data set as the package's default form-error prior")
+    _add_sampler(backtest)
+
     demo = commands.add_parser("demo", help="the direct law on the bundled DCLM ladder, end to end")
     demo.add_argument("--out", type=Path, default=Path("bayes_scaling_output/demo"), help="output folder")
     _add_sampler(demo)
@@ -186,6 +197,34 @@ def _evaluate(args) -> int:
     if args.out:
         print(f"\nwrote {len(result.files)} files to {args.out}/")
     return _strict_check(args, {"/".join(map(str, key)): fit for key, fit in result.fits.items()})
+
+
+def _backtest(args) -> int:
+    from bayes_scaling import backtest
+
+    def names(text):
+        return [item.strip() for item in text.split(",") if item.strip()] if text else None
+
+    if args.benchmarks_per_dataset is not None and args.benchmarks_per_dataset < 1:
+        raise BayesScalingError("option --benchmarks-per-dataset: must be at least 1")
+    sampler = {key: value for key, value in _sampler_overrides(args).items() if key != "retry"}
+    seed = sampler.pop("seed", 0)
+    sampler = {"num_warmup": 500, "num_samples": 500, **sampler}
+    result = backtest.run_backtest(
+        names(args.datasets), args.out, benchmarks_per_dataset=args.benchmarks_per_dataset,
+        methods=names(args.methods) or backtest.METHODS, seed=seed, quiet=args.quiet, **sampler,
+    )
+    print(f"backtest: {len(result.records)} splits fitted ({len(result.skipped)} skipped, listed in skipped.csv); "
+          "form_error is scored with its prior learned without the data set scored, "
+          "form_error_all with the prior learned on every data set (in-sample)")
+    print(backtest.format_summary(result.by_dataset))
+    print("\nby distance beyond the largest fitted run (decades of compute), all data sets")
+    print(backtest.format_summary(result.by_bucket[result.by_bucket["dataset"] == "all"]))
+    if args.learn:
+        path = backtest.save_default_prior(result.priors["all"], command="bayes-scaling " + " ".join(sys.argv[1:]))
+        print(f"\nwrote the default form-error prior to {path}: {result.priors['all'].describe()}")
+    print(f"\nwrote {len(result.files)} files to {args.out}/")
+    return 0
 
 
 def _groups(args) -> int:
@@ -386,7 +425,7 @@ def main(argv: list[str] | None = None) -> int:
             return _run_and_report(replace(DEMO_SPEC, **_sampler_overrides(args)), args.out, args.quiet, args)
         if args.command == "predict":
             return _predict(args)
-        handlers = {"compare": _compare, "evaluate": _evaluate, "groups": _groups, "compute-for": _compute_for,
+        handlers = {"backtest": _backtest, "compare": _compare, "evaluate": _evaluate, "groups": _groups, "compute-for": _compute_for,
                     "report": _report}
         if args.command in handlers:
             return handlers[args.command](args)

@@ -35,7 +35,8 @@ from bayes_scaling.diagnostics import diagnose
 from bayes_scaling.errors import DataError, SpecError
 from bayes_scaling.inference import fit_many, prepare
 from bayes_scaling.laws import get_law, rescale
-from bayes_scaling.predict import PROBS, _chance, posterior_draws, predict_held_out
+from bayes_scaling.form_error import resolve
+from bayes_scaling.predict import PROBS, _chance, fitted_compute_range, form_error_shift, posterior_draws, predict_held_out
 
 #: Columns of the held-out table that name the inputs of a run.
 _INPUT_COLUMNS = {"compute": "flops", "params": "params", "tokens": "tokens", "k": "k"}
@@ -50,24 +51,27 @@ def held_out_frame(idata) -> pd.DataFrame:
     return frame
 
 
-def held_out_points(idata, prob: Sequence[float] = PROBS, seed: int = 0) -> pd.DataFrame:
+def held_out_points(idata, prob: Sequence[float] = PROBS, seed: int = 0, form_error=None) -> pd.DataFrame:
     """Every held-out run of a fit, predicted and scored.
 
     Returns the columns of :func:`bayes_scaling.predict.predict_held_out` plus
     ``lpd`` (the run's log predictive density on the likelihood scale,
     ``log mean_s p(y | theta_s, x)``), ``abs_error`` and ``rel_error`` of the
-    posterior median. Empty when the fit has no held-out runs.
+    posterior median. Empty when the fit has no held-out runs. ``form_error``
+    as in :func:`bayes_scaling.predict.predict` (by default a direct law's
+    intervals and density include the form-error term).
     """
-    table = predict_held_out(idata, prob=prob, seed=seed)
+    table = predict_held_out(idata, prob=prob, seed=seed, form_error=form_error)
     if table.empty:
         return table
     law = get_law(idata.attrs["law"])
     frame = held_out_frame(idata)
     observed = law.transform.forward(frame["value"], frame["chance"])
     inputs = {f"log_{name}": rescale(name, frame[_INPUT_COLUMNS[name]].to_numpy(float)) for name in law.inputs}
-    log_density = law.predictive_log_density(
-        posterior_draws(idata), inputs, observed, np.random.default_rng(seed)
-    )
+    draws = posterior_draws(idata)
+    shift = form_error_shift(resolve(form_error, law), table["compute"].to_numpy(float),
+                             fitted_compute_range(idata)[1], len(draws["sigma"]), seed)
+    log_density = law.predictive_log_density(draws, inputs, observed, np.random.default_rng(seed), shift=shift)
     table["lpd"] = logsumexp(log_density, axis=0) - np.log(log_density.shape[0])
     table["abs_error"] = (table["median"] - table["observed"]).abs()
     table["rel_error"] = table["abs_error"] / table["observed"]

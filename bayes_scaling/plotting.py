@@ -73,6 +73,7 @@ def plot_bands(
     compute_range: tuple[float, float] | None = None,
     title: str | None = None,
     n_grid: int = 200,
+    form_error=None,
 ):
     """Plot observed points, the posterior median and credible bands of a fit.
 
@@ -92,6 +93,11 @@ def plot_bands(
         largest held-out (or fitted) run.
     title : str, optional
         Default: benchmark and law.
+    form_error : None, bool or FormErrorPrior
+        As in :func:`bayes_scaling.predict.predict`: by default the bands of a
+        direct law include the form-error term, which widens them beyond the
+        largest fitted run; a law in compute alone also shows, dashed, where the
+        widest new-run interval would lie from the law's parameters alone.
 
     Returns
     -------
@@ -118,7 +124,7 @@ def plot_bands(
     shades = np.linspace(0.18, 0.4, len(prob)) if single else np.linspace(0.12, 0.25, len(prob))
 
     for (label, grid_inputs, pick), colour in zip(series, SERIES_COLOURS):
-        table = predict(idata, prob=prob, **grid_inputs(grid))
+        table = predict(idata, prob=prob, form_error=form_error, **grid_inputs(grid))
         for p, alpha in zip(sorted(prob, reverse=True), shades):
             tag = f"{100 * p:g}"
             ax.fill_between(
@@ -130,6 +136,12 @@ def plot_bands(
             ax.plot(grid, table[f"predictive_lower_{widest}"], color=colour, ls=":", lw=1,
                     label=f"{widest}% interval, new run")
             ax.plot(grid, table[f"predictive_upper_{widest}"], color=colour, ls=":", lw=1)
+            if not table.attrs["form_error"].startswith("off"):
+                parametric = predict(idata, prob=prob, form_error=False, **grid_inputs(grid))
+                beyond = grid >= hi_fit
+                for bound in ("lower", "upper"):
+                    ax.plot(grid[beyond], parametric[f"predictive_{bound}_{widest}"][beyond], color=OKABE_ITO["grey"],
+                            ls="--", lw=0.9, label=f"{widest}% new run, parameters only" if bound == "lower" else None)
         ax.plot(grid, table["median"], color=colour, lw=1.8, label="posterior median" if single else label)
         chosen = pick(fitted_points)
         ax.scatter(fitted_points["flops"][chosen], fitted_points["value"][chosen], s=18,
@@ -553,4 +565,26 @@ def plot_compute_vs_k(fits: dict, *, levels: dict | None = None, prob: float = 0
     fig.legend(handles=shared, loc="outside lower center", frameon=False,
                ncols=_legend_columns(fig, [h.get_label() for h in shared], len(shared)))
     fig.suptitle("training compute needed to reach a pass@k level")
+    return fig
+
+
+def plot_reliability(table, *, title: str = "leave-future-out coverage of central predictive intervals"):
+    """Reliability diagram: empirical against nominal coverage, one line per method.
+
+    ``table`` is :func:`bayes_scaling.backtest.reliability` output (``method``,
+    ``nominal``, ``empirical``, ``n_runs``).
+    """
+    with figure_style():
+        fig, ax = plt.subplots(figsize=(4.8, 4.4))
+        ax.plot([0, 1], [0, 1], color="0.6", lw=1, ls="--", label="calibrated")
+        for method, group in table.groupby("method", sort=False):
+            ax.plot(group["nominal"], group["empirical"], marker="o", ms=3, lw=1.4,
+                    label=f"{method} ({int(group['n_runs'].iloc[0])} runs)")
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+        ax.set_xlabel("nominal coverage")
+        ax.set_ylabel("share of held-out runs inside")
+        ax.set_title(title, fontsize=9)
+        ax.legend(fontsize=7, loc="upper left")
+        fig.tight_layout()
     return fig

@@ -6,6 +6,12 @@ Two bands answer two questions:
 - the **predictive** band for a new run: the mean curve plus the Student-t
   noise of one more run, ``y_new ~ StudentT(nu, mean, sigma)``.
 
+For a direct law both bands include, by default, the form-error term of
+:mod:`bayes_scaling.form_error`: beyond the largest fitted run the law itself
+may bend away from its form, with a standard deviation on the likelihood scale
+that grows with the distance in decades of compute (zero inside the fitted
+range). ``form_error=False`` gives the purely parametric bands.
+
 Both are computed on the likelihood scale for every posterior draw and mapped
 back to raw accuracy, ``acc = chance + (1 - chance) Q``. Quantiles commute with
 that monotone map, so the bands are equal-tailed in accuracy too.
@@ -19,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from bayes_scaling.errors import SpecError
+from bayes_scaling.form_error import decades_beyond, resolve
 from bayes_scaling.laws import get_law, rescale
 
 #: Default credible-interval probabilities.
@@ -54,6 +61,7 @@ def predict(
     k: Sequence[float] | None = None,
     prob: Sequence[float] = PROBS,
     seed: int = 0,
+    form_error=None,
 ) -> pd.DataFrame:
     """Predict accuracy at new inputs with credible intervals.
 
@@ -67,6 +75,11 @@ def predict(
         Probabilities of the equal-tailed intervals, each in (0, 1).
     seed : int
         Seed of the predictive noise draws.
+    form_error : None, bool, FormErrorPrior or dict
+        The form-error term (:mod:`bayes_scaling.form_error`): ``None`` (the
+        default) uses the shipped prior for direct laws and none for two-stage
+        laws; ``False`` gives the purely parametric law; a
+        :class:`~bayes_scaling.form_error.FormErrorPrior` uses that prior.
 
     Returns
     -------
@@ -76,6 +89,7 @@ def predict(
         ``predictive_upper_P`` for a new run (P in percent); ``region``
         (``interpolation`` or ``extrapolation``) and ``decades_beyond``, how many
         decades of compute past the largest fitted run (0 inside the range).
+        ``attrs["form_error"]`` says which form-error prior was used.
     """
     law = get_law(idata.attrs["law"])
     given = {"compute": compute, "params": params, "tokens": tokens, "k": k}
@@ -99,9 +113,12 @@ def predict(
         compute = 6.0 * columns["params"] * columns["tokens"]
 
     inputs = {f"log_{name}": rescale(name, values) for name, values in columns.items()}
-    curve, new_run = law.accuracy_draws(
-        posterior_draws(idata), inputs, _chance(idata), np.random.default_rng(seed)
-    )
+    draws = posterior_draws(idata)
+    prior = resolve(form_error, law)
+    _, largest = fitted_compute_range(idata)
+    beyond = np.log10(compute / largest)
+    shift = form_error_shift(prior, compute, largest, len(draws["sigma"]), seed)
+    curve, new_run = law.accuracy_draws(draws, inputs, _chance(idata), np.random.default_rng(seed), shift=shift)
 
     out = pd.DataFrame({name: values for name, values in columns.items()})
     if "compute" not in out:
@@ -116,14 +133,24 @@ def predict(
         out[f"predictive_lower_{tag}"], out[f"predictive_upper_{tag}"] = np.quantile(
             new_run, [(1 - p) / 2, (1 + p) / 2], axis=0
         )
-    _, largest = fitted_compute_range(idata)
-    beyond = np.log10(compute / largest)
     out["region"] = np.where(beyond > 0, "extrapolation", "interpolation")
     out["decades_beyond"] = np.clip(beyond, 0, None)
+    out.attrs["form_error"] = prior.describe() if prior is not None else "off (parametric law)"
     return out
 
 
-def predict_held_out(idata, prob: Sequence[float] = PROBS, seed: int = 0) -> pd.DataFrame:
+def form_error_shift(prior, compute, largest_fitted: float, n_draws: int, seed: int):
+    """Form-error draws (draws, points) at ``compute``, or None without a prior.
+
+    Drawn from a generator of their own, so that switching the term on or off
+    leaves the parametric draws as they were.
+    """
+    if prior is None:
+        return None
+    return prior.shift_draws(decades_beyond(compute, largest_fitted), n_draws, np.random.default_rng([seed, 1]))
+
+
+def predict_held_out(idata, prob: Sequence[float] = PROBS, seed: int = 0, form_error=None) -> pd.DataFrame:
     """Predict every held-out run of a fit and say whether it falls inside each interval.
 
     Returns the columns of :func:`predict` plus ``run_id``, ``observed`` and,
@@ -135,7 +162,7 @@ def predict_held_out(idata, prob: Sequence[float] = PROBS, seed: int = 0) -> pd.
     law = get_law(idata.attrs["law"])
     names = {"compute": "flops", "params": "params", "tokens": "tokens", "k": "k"}
     inputs = {name: np.asarray(held[names[name]]) for name in law.inputs}
-    table = predict(idata, prob=prob, seed=seed, **inputs)
+    table = predict(idata, prob=prob, seed=seed, form_error=form_error, **inputs)
     table.insert(0, "run_id", np.asarray(held["run_id"]).astype(str))
     table["observed"] = np.asarray(held["value"])
     for p in prob:

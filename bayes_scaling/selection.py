@@ -146,7 +146,9 @@ def select(
     data = ScalingData(
         fitted=rows[~held].reset_index(drop=True),
         held_out=rows[held].reset_index(drop=True),
-        excluded=pd.DataFrame(columns=[*rows.columns, "reason", "role"]),
+        # A table with a "role" column of its own (the OLMo ladder's ladder/target)
+        # has it replaced by the exclusion's role (fitted or held_out) here.
+        excluded=pd.DataFrame(columns=[*[c for c in rows.columns if c not in ("reason", "role")], "reason", "role"]),
         description={
             "dataset": dataset,
             "benchmark": benchmark,

@@ -94,6 +94,9 @@ class Law:
     scale: ClassVar[str] = "log_neg_log_q"
     #: Parameters in the order :meth:`mean` documents them.
     parameters: ClassVar[tuple[str, ...]]
+    #: ``"direct"``: accuracy from the inputs alone, a curve the form-error term
+    #: (:mod:`bayes_scaling.form_error`) can bend; ``"two_stage"``: through a loss.
+    kind: ClassVar[str] = "direct"
 
     def default_priors(self) -> dict[str, dist.Distribution]:
         """Priors of the mean function's parameters."""
@@ -159,7 +162,7 @@ class Law:
         """The NumPyro model: by default the shared :func:`bayes_scaling.model.scaling_model`."""
         scaling_model(self, priors, inputs, y=y, mask=mask)
 
-    def accuracy_draws(self, draws, inputs, chance, rng) -> tuple[np.ndarray, np.ndarray]:
+    def accuracy_draws(self, draws, inputs, chance, rng, shift=None) -> tuple[np.ndarray, np.ndarray]:
         """Posterior draws in raw accuracy of the mean curve and of a new run.
 
         Parameters
@@ -172,6 +175,9 @@ class Law:
             Chance level of the benchmark.
         rng : numpy.random.Generator
             Source of the new-run noise.
+        shift : array of shape (draws, points), optional
+            Form-error draws added to the mean on the likelihood scale
+            (:meth:`bayes_scaling.form_error.FormErrorPrior.shift_draws`).
 
         Returns
         -------
@@ -179,11 +185,13 @@ class Law:
         """
         theta = {name: draws[name] for name in self.parameters}
         mean = np.asarray(jax.vmap(lambda t: self.mean(t, inputs))(theta))
+        if shift is not None:
+            mean = mean + shift
         noise = rng.standard_t(draws["nu"][:, None], size=mean.shape) * draws["sigma"][:, None]
         inverse = self.transform.inverse
         return np.asarray(inverse(mean, chance)), np.asarray(inverse(mean + noise, chance))
 
-    def predictive_log_density(self, draws, inputs, y, rng) -> np.ndarray:
+    def predictive_log_density(self, draws, inputs, y, rng, shift=None) -> np.ndarray:
         """Log density of observations ``y`` (likelihood scale) at new inputs, per posterior draw.
 
         This is what held-out runs are scored with: ``log p(y_j | theta_s, x_j)``
@@ -200,6 +208,8 @@ class Law:
             Observations on the law's likelihood scale.
         rng : numpy.random.Generator
             For laws whose density needs Monte Carlo integration.
+        shift : array of shape (draws, points), optional
+            Form-error draws added to the mean (as in :meth:`accuracy_draws`).
 
         Returns
         -------
@@ -207,6 +217,8 @@ class Law:
         """
         theta = {name: draws[name] for name in self.parameters}
         mean = jax.vmap(lambda t: self.mean(t, inputs))(theta)
+        if shift is not None:
+            mean = mean + shift
         nu, sigma = (np.asarray(draws[name])[:, None] for name in ("nu", "sigma"))
         return np.asarray(dist.StudentT(nu, mean, sigma).log_prob(np.asarray(y, dtype=float)[None, :]))
 

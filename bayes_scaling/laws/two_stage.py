@@ -234,6 +234,7 @@ class TwoStage(Law):
 
     name = "two_stage"
     formula = "L = E + (C/C_N)^-alpha_N; acc = a/(1+exp(k(L-l0))) + b"
+    kind = "two_stage"
     inputs = ("compute",)
     scale = "log_neg_log_q"
     parameters = (
@@ -439,7 +440,7 @@ class TwoStage(Law):
             # Stage 2 at the run's loss: observed in a fit, simulated otherwise.
             numpyro.sample("y", dist.StudentT(nu, self.accuracy_mean(theta, jnp.exp(log_loss)), sigma), obs=y["y"])
 
-    def accuracy_draws(self, draws, inputs, chance, rng):
+    def accuracy_draws(self, draws, inputs, chance, rng, shift=None):
         """Posterior draws of accuracy through both stages.
 
         Parameters
@@ -461,6 +462,7 @@ class TwoStage(Law):
             sigma_loss)``, then ``log(-log Q) ~ StudentT(nu, g(L), sigma)``.
             Both lie in ``[chance, 1]``.
         """
+        _no_form_error(shift)
         theta = {name: np.asarray(draws[name])[:, None] for name in self.parameters}
         log_compute = np.asarray(inputs["log_compute"], dtype=float)[None, :]
         log_loss = np.asarray(self.log_loss(theta, log_compute))
@@ -480,7 +482,7 @@ class TwoStage(Law):
     #: Monte Carlo draws of a new run's loss per posterior draw, for its accuracy density.
     loss_draws: ClassVar[int] = 64
 
-    def predictive_log_density(self, draws, inputs, y, rng):
+    def predictive_log_density(self, draws, inputs, y, rng, shift=None):
         """Log density of the accuracy ``y`` at new compute, the loss integrated out.
 
         A held-out run is predicted from its compute alone, as a direct law
@@ -491,6 +493,7 @@ class TwoStage(Law):
         loss instead would give the two-stage route information a direct law
         never sees.
         """
+        _no_form_error(shift)
         theta = {name: np.asarray(draws[name])[:, None, None] for name in self.parameters}
         log_compute = np.asarray(inputs["log_compute"], dtype=float)[None, :, None]
         log_loss_mean = np.asarray(self.log_loss(theta, log_compute))
@@ -502,6 +505,13 @@ class TwoStage(Law):
         nu, sigma = (np.asarray(draws[name])[:, None, None] for name in ("nu", "sigma"))
         density = np.asarray(dist.StudentT(nu, mean, sigma).log_prob(np.asarray(y, dtype=float)[None, :, None]))
         return np.asarray(jax.scipy.special.logsumexp(density, axis=-1)) - np.log(self.loss_draws)
+
+
+def _no_form_error(shift) -> None:
+    # The form-error term bends a direct curve in compute; a two-stage
+    # prediction goes through a loss, so it has none (form_error.resolve).
+    if shift is not None:
+        raise ValueError("two-stage laws take no form-error shift")
 
 
 @register
