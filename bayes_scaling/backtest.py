@@ -68,6 +68,13 @@ MIN_FITTED_RUNS = 4
 FITTED_SHARE = (0.4, 0.9)
 #: Cut-offs per ladder, evenly spaced in log compute over the admissible range.
 CUTOFFS_PER_LADDER = 3
+#: Fewest fitted runs of a split that informs the form-error prior. With fewer,
+#: the law's own parameters are barely pinned down (Student-t noise, its scale
+#: and degrees of freedom from 3-5 runs): the parametric intervals are already
+#: wider than the errors (Gadre et al.'s 4-6-run ladders: 94% of runs inside the
+#: 90% intervals), and such splits would pull their data set's tau to zero for
+#: a reason that is not the form.
+MIN_RUNS_TO_LEARN = 6
 METHODS = ("parametric", "form_error", "form_error_all", "bootstrap", "conformal")
 
 
@@ -254,87 +261,112 @@ def _record(law, entry, ladder, benchmark, cutoff, data, idata) -> SplitRecord:
 
 
 # ------------------------------------------------------- learning the prior
-def _gaussian_summary(record: SplitRecord):
-    """Residuals of a split's held-out runs and their parametric covariance, on ``log(-log Q)``.
+#: Grid of tau (per decade) on which each split's likelihood is tabulated.
+TAU_GRID = np.geomspace(1e-3, 3.0, 40)
+#: Gauss-Hermite nodes that integrate the slope b out, and posterior draws used per split.
+HERMITE_NODES = 24
+LEARN_DRAWS = 200
 
-    The parametric predictive is summarised as Gaussian: mean and covariance
-    of the mean curve over draws, plus the median noise variance.
+
+def split_log_likelihood(record: SplitRecord, taus=TAU_GRID, power: float = 1.0) -> np.ndarray:
+    """``log p(held-out runs | tau)`` of one split on a grid of ``tau``, the law's posterior integrated out.
+
+    Exactly the predictive the package reports: for each posterior draw
+    ``s`` (mean curve, Student-t noise) and slope ``b ~ Normal(0, tau^2)``
+    shared by the split's runs,
+    ``p(z | tau) = mean_s E_b prod_j StudentT(z_j; mu_sj + b d_j^p, sigma_s, nu_s)``,
+    with ``E_b`` by Gauss-Hermite quadrature. Learning the prior on the very
+    density it will be used in keeps the two consistent (no Gaussian summary
+    of heavy-tailed posteriors).
     """
-    mean = record.mean_draws
-    residual = record.held["z"].to_numpy() - mean.mean(axis=0)
-    covariance = np.atleast_2d(np.cov(mean, rowvar=False)) + np.diag(
-        np.full(mean.shape[1], np.median(record.sigma) ** 2))
-    return residual, covariance, record.held["distance"].to_numpy()
+    from scipy.stats import t as student_t
+
+    index = np.linspace(0, len(record.sigma) - 1, min(LEARN_DRAWS, len(record.sigma))).round().astype(int)
+    mean, sigma, nu = record.mean_draws[index], record.sigma[index], record.nu[index]
+    nodes, weights = np.polynomial.hermite_e.hermegauss(HERMITE_NODES)
+    log_weights = np.log(weights / weights.sum())
+    z = record.held["z"].to_numpy()
+    grown = record.held["distance"].to_numpy() ** power
+    out = np.empty(len(taus))
+    for k, tau in enumerate(taus):
+        centre = mean[:, None, :] + tau * nodes[None, :, None] * grown[None, None, :]
+        density = student_t.logpdf(z[None, None, :], nu[:, None, None], loc=centre, scale=sigma[:, None, None])
+        per_draw = logsumexp(density.sum(axis=-1) + log_weights[None, :], axis=1)
+        out[k] = logsumexp(per_draw) - np.log(len(per_draw))
+    return out
 
 
-def _hierarchy_model(precision_residual, precision, distance, mask, dataset_index, n_datasets):
-    """Each data set's form-error scale ``tau_g``, with ``log tau_g ~ Normal(loc, spread)``.
+def _hierarchy_model(log_likelihood, dataset_index, n_datasets):
+    """Form-error scales of data sets and of their splits, learned from held-out runs.
 
-    Per split, ``b ~ Normal(0, tau_g^2)`` is integrated out: held-out residuals
-    ``r ~ MultivariateNormal(0, S + tau_g^2 g g^T)``, ``g = d^p``, ``S`` the
-    parametric covariance. By the matrix determinant lemma and Sherman-Morrison,
-    with ``a = g^T S^-1 r`` and ``c = g^T S^-1 g``, the log density is, up to
-    terms free of the hyperparameters, ``-(log(1 + tau^2 c) - tau^2 a^2 / (1 +
-    tau^2 c)) / 2``; ``S^-1 r`` and ``S^-1`` are computed once
-    (``precision_residual``, ``precision``; zero on padding).
+    ``log tau_i = loc + spread u_g + within v_i`` for split ``i`` of data set
+    ``g`` (``u, v ~ Normal(0, 1)``): data sets differ (``spread``) and so do the
+    benchmarks and ladders within one (``within``). Each split's likelihood of
+    ``tau`` is tabulated by :func:`split_log_likelihood` on :data:`TAU_GRID`
+    and interpolated in ``log tau`` (constant beyond the grid's ends).
     """
+    import jax
     import jax.numpy as jnp
     import numpyro
     import numpyro.distributions as dist
 
     loc = numpyro.sample("loc", dist.Normal(np.log(0.1), 1.5))
     spread = numpyro.sample("spread", dist.HalfNormal(1.0))
-    power = numpyro.sample("power", dist.LogNormal(0.0, 0.5))
+    within = numpyro.sample("within", dist.HalfNormal(1.0))
     with numpyro.plate("data_set", n_datasets):
-        raw = numpyro.sample("raw", dist.Normal(0.0, 1.0))
-    log_tau = numpyro.deterministic("log_tau", loc + spread * raw)
-    tau2 = jnp.exp(2 * log_tau)[dataset_index]
-    grown = jnp.where(mask, jnp.where(mask, distance, 1.0) ** power, 0.0)
-    a = jnp.sum(grown * precision_residual, axis=-1)
-    c = jnp.einsum("si,sij,sj->s", grown, precision, grown)
-    numpyro.factor("held_out", -0.5 * jnp.sum(jnp.log1p(tau2 * c) - tau2 * a**2 / (1 + tau2 * c)))
+        data_set = numpyro.sample("data_set_effect", dist.Normal(0.0, 1.0))
+    with numpyro.plate("split", len(dataset_index)):
+        split = numpyro.sample("split_effect", dist.Normal(0.0, 1.0))
+    numpyro.deterministic("log_tau", loc + spread * data_set)
+    log_tau = loc + spread * data_set[dataset_index] + within * split
+    grid = jnp.log(jnp.asarray(TAU_GRID))
+    values = jax.vmap(lambda x, table: jnp.interp(x, grid, table))(log_tau, log_likelihood)
+    numpyro.factor("held_out", values.sum())
 
 
 def learn_prior(records: Sequence[SplitRecord], *, exclude: str | None = None, seed: int = 0,
-                num_warmup: int = 500, num_samples: int = 1000, num_chains: int = 2) -> FormErrorPrior:
+                num_warmup: int = 500, num_samples: int = 1000, num_chains: int = 2,
+                power: float = 1.0, tables: dict | None = None) -> FormErrorPrior:
     """Learn the form-error prior from backtest splits, leaving out data set ``exclude``.
 
     A hierarchical model (:func:`_hierarchy_model`) is sampled with NUTS; the
-    prior for a new data set is the posterior predictive of its ``log tau =
-    loc + spread z``, summarised as ``LogNormal(mean, sd)`` of those draws, and
-    ``power`` its posterior median.
+    prior for a benchmark of a new data set is the posterior predictive of its
+    ``log tau = loc + spread u + within v``, summarised as ``LogNormal(mean,
+    sd)`` of those draws. Only splits with at least :data:`MIN_RUNS_TO_LEARN`
+    fitted runs inform it. ``tables`` caches :func:`split_log_likelihood` per
+    split (by position in ``records``) across calls.
     """
     from jax import random
     from numpyro.infer import MCMC, NUTS
 
-    chosen = [r for r in records if r.dataset != exclude and len(r.held)]
+    tables = {} if tables is None else tables
+    chosen = [i for i, r in enumerate(records)
+              if r.dataset != exclude and len(r.held) and len(r.fitted_z) >= MIN_RUNS_TO_LEARN]
     if not chosen:
-        raise DataError("learn_prior: no backtest splits left to learn from")
-    names = sorted({r.dataset for r in chosen})
-    width = max(len(r.held) for r in chosen)
-    precision_residual = np.zeros((len(chosen), width))
-    precision = np.zeros((len(chosen), width, width))
-    distance = np.zeros((len(chosen), width))
-    mask = np.zeros((len(chosen), width), bool)
-    for i, record in enumerate(chosen):
-        r, s, d = _gaussian_summary(record)
-        n = len(r)
-        inverse = np.linalg.inv(s)
-        precision_residual[i, :n], precision[i, :n, :n], distance[i, :n], mask[i, :n] = inverse @ r, inverse, d, True
-    index = np.array([names.index(r.dataset) for r in chosen])
+        raise DataError(f"learn_prior: no backtest split with at least {MIN_RUNS_TO_LEARN} fitted runs to learn from")
+    for i in chosen:
+        if (i, power) not in tables:
+            tables[i, power] = split_log_likelihood(records[i], power=power)
+    names = sorted({records[i].dataset for i in chosen})
+    index = np.array([names.index(records[i].dataset) for i in chosen])
+    log_likelihood = np.stack([tables[i, power] for i in chosen])
     mcmc = MCMC(NUTS(_hierarchy_model, target_accept_prob=0.95), num_warmup=num_warmup, num_samples=num_samples,
                 num_chains=num_chains, chain_method="sequential", progress_bar=False)
-    mcmc.run(random.PRNGKey(seed), precision_residual, precision, distance, mask, index, len(names))
+    mcmc.run(random.PRNGKey(seed), log_likelihood, index, len(names))
     samples = {name: np.asarray(values) for name, values in mcmc.get_samples().items()}
     rng = np.random.default_rng(seed)
-    new_log_tau = samples["loc"] + samples["spread"] * rng.standard_normal(len(samples["loc"]))
+    n = len(samples["loc"])
+    new_log_tau = (samples["loc"] + samples["spread"] * rng.standard_normal(n)
+                   + samples["within"] * rng.standard_normal(n))
     taus = np.exp(np.median(samples["log_tau"], axis=0))
     return FormErrorPrior(
-        loc=float(np.mean(new_log_tau)), scale=float(np.std(new_log_tau)), power=float(np.median(samples["power"])),
+        loc=float(np.mean(new_log_tau)), scale=float(np.std(new_log_tau)), power=float(power),
         provenance={
             "learned_on": names, "left_out": exclude, "n_splits": len(chosen),
-            "n_held_out_runs": int(mask.sum()),
+            "n_held_out_runs": int(sum(len(records[i].held) for i in chosen)),
             "tau_per_data_set": {name: round(float(t), 4) for name, t in zip(names, taus)},
+            "spread_between_data_sets": round(float(np.median(samples["spread"])), 3),
+            "spread_within_data_set": round(float(np.median(samples["within"])), 3),
             "model": "bayes_scaling.backtest.learn_prior (hierarchical, NUTS "
                      f"{num_chains} x ({num_warmup} + {num_samples}), seed {seed})",
         },
@@ -571,21 +603,22 @@ class BacktestResult:
     files: list = field(default_factory=list)
 
 
-def learn_priors(records: Sequence[SplitRecord], *, seed: int = 0, quiet: bool = True) -> dict:
+def learn_priors(records: Sequence[SplitRecord], *, seed: int = 0, quiet: bool = True, **options) -> dict:
     """The prior learned on every data set (``"all"``) and, per data set, the one learned without it.
 
     A data set alone in ``records`` has no other to learn from: it is scored
     with the shipped default prior, and the prior's provenance says so.
     """
     names = sorted({r.dataset for r in records})
-    priors = {"all": learn_prior(records, seed=seed)}
+    options.setdefault("tables", {})  # each split's likelihood table is computed once
+    priors = {"all": learn_prior(records, seed=seed, **options)}
     for name in names:
         if len(names) == 1:
             default = FormErrorPrior.default()
             priors[name] = FormErrorPrior(default.loc, default.scale, default.power,
                                           {**default.provenance, "note": "no other data set to learn from"})
         else:
-            priors[name] = learn_prior(records, exclude=name, seed=seed)
+            priors[name] = learn_prior(records, exclude=name, seed=seed, **options)
         if not quiet:
             print(f"backtest: prior without {name}: {priors[name].describe()}", file=sys.stderr)
     return priors

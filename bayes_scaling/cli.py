@@ -53,6 +53,8 @@ def _add_sampler(parser):
     group.add_argument("--num-chains", type=int, help="chains (default 4)")
     group.add_argument("--seed", type=int, help="PRNG seed (default 0)")
     group.add_argument("--quiet", action="store_true", help="no progress or diagnostics on stderr")
+    group.add_argument("--no-form-error", action="store_true",
+                       help="intervals from the law's parameters alone, without the form-error term beyond the data")
     group.add_argument("--no-retry", action="store_true",
                        help="do not refit a fit that fails a sampling check (by default: once, longer warm-up)")
     group.add_argument("--strict", action="store_true",
@@ -126,6 +128,8 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--k", type=_floats, help="samples per problem, for pass@k")
     predict.add_argument("--prob", type=_floats, default=[0.5, 0.9], help="interval probabilities (default 0.5,0.9)")
     predict.add_argument("--csv", type=Path, help="also write the table here")
+    predict.add_argument("--no-form-error", action="store_true",
+                         help="intervals from the law's parameters alone, without the form-error term beyond the data")
 
     backtest = commands.add_parser(
         "backtest", help="leave-future-out coverage of predictive intervals on the bundled ladders")
@@ -207,7 +211,7 @@ def _backtest(args) -> int:
 
     if args.benchmarks_per_dataset is not None and args.benchmarks_per_dataset < 1:
         raise BayesScalingError("option --benchmarks-per-dataset: must be at least 1")
-    sampler = {key: value for key, value in _sampler_overrides(args).items() if key != "retry"}
+    sampler = {key: value for key, value in _sampler_overrides(args).items() if key not in ("retry", "form_error")}
     seed = sampler.pop("seed", 0)
     sampler = {"num_warmup": 500, "num_samples": 500, **sampler}
     result = backtest.run_backtest(
@@ -336,6 +340,8 @@ def _sampler_overrides(args) -> dict:
     overrides = {key: getattr(args, key) for key in keys if getattr(args, key) is not None}
     if getattr(args, "no_retry", False):
         overrides["retry"] = False
+    if getattr(args, "no_form_error", False):
+        overrides["form_error"] = False
     return overrides
 
 
@@ -375,7 +381,9 @@ def _predict(args) -> int:
     from bayes_scaling.predict import predict
 
     idata = _open_fit(args.fit_file)
-    table = predict(idata, args.compute, params=args.params, tokens=args.tokens, k=args.k, prob=args.prob)
+    table = predict(idata, args.compute, params=args.params, tokens=args.tokens, k=args.k, prob=args.prob,
+                    form_error=False if args.no_form_error else None)
+    print(f"intervals: {table.attrs['form_error']}")
     print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     if args.csv:
         table.to_csv(args.csv, index=False)

@@ -128,7 +128,9 @@ def run_spec(
         result.fits = dict(zip(selected, fits))
     for benchmark, idata in result.fits.items():
         diagnostics = diagnose(idata)
-        held = predict_held_out(idata, prob=prob, seed=spec.seed)
+        # None: the form-error term where the law has one (direct laws); False: the parameters alone.
+        form_error = None if spec.form_error else False
+        held = predict_held_out(idata, prob=prob, seed=spec.seed, form_error=form_error)
         widest = f"{100 * max(prob):g}"
         if len(held):
             held_tables.append(held.assign(benchmark=benchmark))
@@ -155,7 +157,7 @@ def run_spec(
             rows[-1].update({f"max_accuracy_{key}": value for key, value in ceiling.items()})
         idata.attrs["spec"] = spec_json(spec)
         if out is not None:
-            result.files += save_figure(plot_bands(idata, prob=prob), out / "plots" / benchmark)
+            result.files += save_figure(plot_bands(idata, prob=prob, form_error=form_error), out / "plots" / benchmark)
             result.files.append(save_fit(idata, out / "fits" / f"{benchmark}.nc"))
     result.summary = pd.DataFrame(rows)
     if held_tables:
@@ -186,6 +188,17 @@ def format_held_out(result: AnalysisResult, prob: float = 0.9) -> str:
     return "\n".join(lines)
 
 
+def interval_note(spec: Spec) -> str:
+    """What a spec's predictive intervals include, in one line."""
+    from bayes_scaling.form_error import resolve
+
+    prior = resolve(None if spec.form_error else False, get_law(spec.form))
+    if prior is None:
+        return "the law's parameters and run-to-run noise only (no form-error term)"
+    return (f"the law's parameters, run-to-run noise and its {prior.describe()}; "
+            "coverage measured leave-one-data-set-out by `bayes-scaling backtest` (README, Honest extrapolation)")
+
+
 def format_summary(result: AnalysisResult, prob: float = 0.9) -> str:
     """Per benchmark: points, coverage of held-out runs, diagnostics; and skipped ones."""
     tag = f"{100 * prob:g}"
@@ -211,6 +224,7 @@ def format_summary(result: AnalysisResult, prob: float = 0.9) -> str:
             f"all benchmarks: {int(inside.sum())} of {len(inside)} held-out runs inside their {tag}% "
             f"predictive interval ({inside.mean():.0%})"
         )
+        lines.append(f"intervals: {interval_note(result.spec)}")
     for row in result.summary.to_dict("records"):
         retried = " after a retry with a longer warm-up" if row.get("retried") else ""
         if row.get("warnings"):

@@ -18,6 +18,7 @@ A spec is a TOML file (the ones the project fits live in ``models/``)::
     [law]
     form = "power_law"
     priors = { alpha = "HalfNormal(0.5)" }
+    form_error = true                  # false: intervals of the law's parameters alone
 
     [sampler]
     num_warmup = 1000
@@ -47,7 +48,7 @@ _SECTIONS = {
         "loss_benchmark",
     ),
     "holdout": ("max_compute",),
-    "law": ("form", "priors"),
+    "law": ("form", "priors", "form_error"),
     "evaluate": ("forms", "cutoffs"),
     "sampler": ("num_warmup", "num_samples", "num_chains", "chain_method", "target_accept_prob", "seed", "retry"),
 }
@@ -72,6 +73,8 @@ class Spec:
     max_compute: float | None = None
     form: str = "power_law"
     priors: dict = field(default_factory=dict)
+    # Predictions include the form-error term beyond the fitted range (bayes_scaling.form_error).
+    form_error: bool = True
     # Forms and compute cut-offs of `compare` and `evaluate` (default: form and max_compute).
     forms: tuple[str, ...] = ()
     cutoffs: tuple[float, ...] = ()
@@ -90,6 +93,8 @@ class Spec:
             raise SpecError(f"spec {self.name!r}: give exactly one of data.dataset and data.path")
         if not self.benchmarks:
             raise SpecError(f"spec {self.name!r}: data.benchmarks is empty")
+        if not isinstance(self.form_error, bool):
+            raise SpecError(f"spec {self.name!r}: law.form_error must be true or false, got {self.form_error!r}")
         object.__setattr__(self, "benchmarks", tuple(self.benchmarks))
         object.__setattr__(self, "forms", tuple(self.forms))
         object.__setattr__(self, "cutoffs", tuple(float(c) for c in self.cutoffs))
