@@ -24,6 +24,7 @@ from bayes_scaling.diagnostics import Diagnostics, diagnose  # noqa: E402
 from bayes_scaling.inference import SamplerSettings, fit, fit_many  # noqa: E402
 from bayes_scaling.laws import available_laws, get_law  # noqa: E402
 from bayes_scaling.errors import BayesScalingError, DataError, SpecError  # noqa: E402
+from bayes_scaling.form_error import FormErrorPrior  # noqa: E402
 from bayes_scaling.schema import CHANCE, normalise_table  # noqa: E402
 from bayes_scaling.selection import ScalingData, select  # noqa: E402
 
@@ -33,6 +34,7 @@ __all__ = [
     "DATASETS",
     "DataError",
     "Diagnostics",
+    "FormErrorPrior",
     "SamplerSettings",
     "SpecError",
     "ScalingData",

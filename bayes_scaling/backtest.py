@@ -41,6 +41,7 @@ methods), and MAE and MRE of the median.
 from __future__ import annotations
 
 import json
+import pickle
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -52,7 +53,7 @@ from scipy.special import logsumexp
 
 from bayes_scaling.datasets import load_dataset
 from bayes_scaling.errors import DataError, SpecError
-from bayes_scaling.form_error import FormErrorPrior, decades_beyond
+from bayes_scaling.form_error import FormErrorPrior, decades_beyond, refusal
 from bayes_scaling.inference import fit_many, prepare
 from bayes_scaling.laws import get_law, law_inputs
 from bayes_scaling.predict import posterior_draws
@@ -75,6 +76,8 @@ CUTOFFS_PER_LADDER = 3
 #: 90% intervals), and such splits would pull their data set's tau to zero for
 #: a reason that is not the form.
 MIN_RUNS_TO_LEARN = 6
+#: The fitted splits an earlier run left in its output folder (``--reuse-fits``).
+FITS_CACHE = "fits.pkl"
 METHODS = ("parametric", "form_error", "form_error_all", "bootstrap", "conformal")
 
 
@@ -127,6 +130,12 @@ class SplitRecord:
     held_inputs: dict
     max_rhat: float = np.nan
     n_divergent: int = 0
+    n_near_chance: int = 0
+
+    @property
+    def refusal(self) -> str | None:
+        """Why the package refuses to extrapolate this split (:func:`bayes_scaling.form_error.refusal`)."""
+        return refusal(len(self.fitted_z), self.n_near_chance)
 
     @property
     def pair(self) -> str:
@@ -257,6 +266,7 @@ def _record(law, entry, ladder, benchmark, cutoff, data, idata) -> SplitRecord:
         largest_fitted=largest, held=frame, mean_draws=mean, sigma=draws["sigma"], nu=draws["nu"],
         fitted_inputs=law_inputs(law, data.fitted), fitted_z=np.asarray(law.observations(data.fitted)),
         held_inputs=held_inputs, max_rhat=diagnostics.max_rhat, n_divergent=diagnostics.n_divergent,
+        n_near_chance=int((data.excluded["reason"] == "near_chance").sum()) if len(data.excluded) else 0,
     )
 
 
@@ -522,7 +532,8 @@ def score_records(records: Sequence[SplitRecord], priors: dict, methods: Sequenc
         for method in methods:
             rng = np.random.default_rng([seed, number, METHODS.index(method)])
             if method in ("parametric", "form_error", "form_error_all"):
-                prior = None if method == "parametric" else priors["all" if method == "form_error_all" else record.dataset]
+                learned_on = "all" if method == "form_error_all" else record.dataset
+                prior = None if method == "parametric" else priors[learned_on]
                 draws = bayes_draws(record, prior, rng)
                 lpd = bayes_log_density(record, prior, rng)
             elif method == "bootstrap":
@@ -531,9 +542,13 @@ def score_records(records: Sequence[SplitRecord], priors: dict, methods: Sequenc
                 draws, lpd = conformal_draws(record, calibration[record.dataset], rng), None
             else:
                 raise SpecError(f"option methods: unknown method {method!r}; known: {', '.join(METHODS)}")
-            frames.append(score_points(record, draws, method, lpd))
+            # The package answers an emerging benchmark on too few runs with a refusal, not an
+            # interval: every method is summarised on the splits it answers (the same runs), the
+            # refused ones counted.
+            frames.append(score_points(record, draws, method, lpd).assign(refused=record.refusal is not None))
         # The paper's point fit: its errors are the reference for the median's MRE.
-        paper = score_points(record, np.repeat(point_fit(record)[0][None, :], 2, axis=0), "paper_point_fit")
+        paper = score_points(record, np.repeat(point_fit(record)[0][None, :], 2, axis=0), "paper_point_fit").assign(
+            refused=record.refusal is not None)
         frames.append(paper)
     points = pd.concat(frames, ignore_index=True)
     points["bucket"] = pd.cut(points["distance"], BUCKETS, labels=bucket_labels(), include_lowest=True).astype(str)
@@ -553,7 +568,12 @@ def summarise(points: pd.DataFrame, by: Sequence[str] = ("method", "dataset"), *
     for key, group in points.groupby(list(by), sort=False):
         key = key if isinstance(key, tuple) else (key,)
         row = dict(zip(by, key))
-        row.update(n_runs=len(group), n_pairs=group["pair"].nunique())
+        refused = group["refused"].to_numpy(bool) if "refused" in group else np.zeros(len(group), bool)
+        group = group[~refused]
+        row.update(n_runs=len(group), n_pairs=group["pair"].nunique(), n_refused=int(refused.sum()))
+        if group.empty:
+            rows.append(row)
+            continue
         for level in LEVELS:
             row[f"coverage_{100 * level:g}"] = group[f"inside_{100 * level:g}"].mean()
         low, high = pair_bootstrap(group, "inside_90", rng, n_boot)
@@ -561,6 +581,9 @@ def summarise(points: pd.DataFrame, by: Sequence[str] = ("method", "dataset"), *
                    interval_score_90=group["interval_score_90"].mean(), crps=group["crps"].mean(),
                    elpd=group["lpd"].mean(), mae=group["abs_error"].mean(), mre=group["rel_error"].mean(),
                    median_mre=group["rel_error"].median())
+        if row.get("method") == "paper_point_fit":
+            # A point has no interval: its row is there for the errors of its prediction.
+            row.update({k: np.nan for k in row if k.startswith(("coverage_", "width_", "interval_score", "crps"))})
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -584,7 +607,7 @@ def reliability(points: pd.DataFrame, by: Sequence[str] = ("method",)) -> pd.Dat
     rows = []
     for key, group in points.groupby(list(by), sort=False):
         key = key if isinstance(key, tuple) else (key,)
-        levels = group["central_level"].to_numpy()
+        levels = group.loc[~group["refused"].to_numpy(bool), "central_level"].to_numpy()
         rows += [{**dict(zip(by, key)), "nominal": level, "empirical": float(np.mean(levels <= level)),
                   "n_runs": len(levels)} for level in RELIABILITY_LEVELS]
     return pd.DataFrame(rows)
@@ -627,7 +650,7 @@ def learn_priors(records: Sequence[SplitRecord], *, seed: int = 0, quiet: bool =
 def run_backtest(
     datasets: Sequence[str] | None = None, out_dir=None, *, benchmarks_per_dataset: int | None = None,
     methods: Sequence[str] = METHODS, records: Sequence[SplitRecord] | None = None, seed: int = 0,
-    quiet: bool = False, **sampler,
+    quiet: bool = False, reuse_fits: bool = False, **sampler,
 ) -> BacktestResult:
     """Fit every split of the corpus, learn the form-error priors leave-one-data-set-out, score every method.
 
@@ -644,6 +667,9 @@ def run_backtest(
         Among :data:`METHODS`.
     records : sequence of SplitRecord, optional
         Fits from an earlier run (skips fitting).
+    reuse_fits : bool
+        Read the fits that an earlier run wrote to ``out_dir`` (``fits.pkl``,
+        a cache of this package's own objects) instead of fitting again.
     **sampler
         Options of :func:`bayes_scaling.fit_many`.
     """
@@ -655,15 +681,28 @@ def run_backtest(
         if name not in known:
             raise SpecError(f"option datasets: {name!r} is not in the backtest corpus; known: {', '.join(known)}")
     skipped: list = []
+    cache = Path(out_dir) / FITS_CACHE if out_dir is not None else None
+    if records is None and reuse_fits:
+        if cache is None or not cache.is_file():
+            raise SpecError(f"option reuse_fits: no {FITS_CACHE} in {out_dir} (run once without it)")
+        records, skipped = pickle.loads(cache.read_bytes())
     if records is None:
         splits, skipped = build_splits(datasets=datasets, benchmarks_per_dataset=benchmarks_per_dataset, quiet=quiet)
         if not splits:
             raise DataError("backtest: no split of the chosen data sets has enough runs to fit and score")
         records = fit_splits(splits, quiet=quiet, seed=seed, **sampler)
+        if cache is not None:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            cache.write_bytes(pickle.dumps((records, skipped)))
     priors = learn_priors(records, seed=seed, quiet=quiet)
     points = score_records(records, priors, methods, seed=seed)
     by_dataset = summarise(pd.concat([points, points.assign(dataset="all")]), ("method", "dataset"), seed=seed)
     by_bucket = summarise(pd.concat([points, points.assign(dataset="all")]), ("method", "dataset", "bucket"), seed=seed)
+    order = {name: i for i, name in enumerate((*METHODS, "paper_point_fit", *bucket_labels()))}
+    by_bucket = by_bucket.sort_values(
+        ["dataset", "method", "bucket"], kind="stable",
+        key=lambda column: column if column.name == "dataset" else column.map(order),
+    ).reset_index(drop=True)
     result = BacktestResult(points, by_dataset, by_bucket, priors, skipped, list(records))
     if out_dir is not None:
         result.files = write_outputs(result, Path(out_dir))
@@ -691,18 +730,40 @@ def write_outputs(result: BacktestResult, out: Path) -> list[Path]:
 def format_summary(table: pd.DataFrame) -> str:
     """A backtest summary table as text, one row per group."""
     columns = [c for c in ("method", "dataset", "bucket") if c in table]
-    shown = table[[*columns, "n_runs", "n_pairs", "coverage_50", "coverage_80", "coverage_90", "coverage_90_low",
+    shown = table[[*columns, "n_runs", "n_pairs", "n_refused", "coverage_50", "coverage_80", "coverage_90",
+                   "coverage_90_low",
                    "coverage_90_high", "coverage_95", "width_90", "interval_score_90", "crps", "elpd", "mae",
                    "median_mre"]]
     return shown.to_string(index=False, float_format=lambda v: f"{v:.3f}")
 
 
-def save_default_prior(prior: FormErrorPrior, command: str) -> Path:
-    """Write ``prior`` as the package's default (``bayes_scaling/data/form_error_prior.json``)."""
+#: Files written beside the default prior: the backtest that measured it.
+SHIPPED_SUMMARY = "form_error_backtest.csv"
+SHIPPED_RELIABILITY = "form_error_reliability.csv"
+
+
+def save_default_prior(result: BacktestResult, command: str) -> Path:
+    """Write the prior learned on every data set as the package default, with the backtest that measured it.
+
+    ``bayes_scaling/data/form_error_prior.json`` (the prior and its provenance),
+    ``form_error_backtest.csv`` (scores per method and data set) and
+    ``form_error_reliability.csv`` (reliability per method), which reports show.
+    """
     from bayes_scaling.form_error import DEFAULT_PRIOR_FILE
 
-    path = Path(__file__).parent / "data" / DEFAULT_PRIOR_FILE
-    values = prior.to_dict()
+    folder = Path(__file__).parent / "data"
+    values = result.priors["all"].to_dict()
     values["provenance"] = {**values["provenance"], "command": command}
+    path = folder / DEFAULT_PRIOR_FILE
     path.write_text(json.dumps(values, indent=2) + "\n")
+    result.by_dataset.to_csv(folder / SHIPPED_SUMMARY, index=False, float_format="%.4g")
+    reliability(result.points, ("method",)).to_csv(folder / SHIPPED_RELIABILITY, index=False, float_format="%.4g")
     return path
+
+
+def shipped_backtest() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The backtest behind the default prior: scores per method and data set, and its reliability table."""
+    from importlib import resources
+
+    folder = resources.files("bayes_scaling.data")
+    return tuple(pd.read_csv(folder.joinpath(name).open()) for name in (SHIPPED_SUMMARY, SHIPPED_RELIABILITY))

@@ -138,6 +138,8 @@ def build_parser() -> argparse.ArgumentParser:
                           help="only the first n benchmarks of each data set (a small corpus)")
     backtest.add_argument("--methods", help="methods, comma-separated (default all)")
     backtest.add_argument("--out", type=Path, default=Path("bayes_scaling_output/backtest"), help="output folder")
+    backtest.add_argument("--reuse-fits", action="store_true",
+                          help="score the fits an earlier run wrote to --out (fits.pkl) instead of fitting again")
     backtest.add_argument("--learn", action="store_true",
                           help="write the prior learned on every data set as the package's default form-error prior")
     _add_sampler(backtest)
@@ -216,16 +218,19 @@ def _backtest(args) -> int:
     sampler = {"num_warmup": 500, "num_samples": 500, **sampler}
     result = backtest.run_backtest(
         names(args.datasets), args.out, benchmarks_per_dataset=args.benchmarks_per_dataset,
-        methods=names(args.methods) or backtest.METHODS, seed=seed, quiet=args.quiet, **sampler,
+        methods=names(args.methods) or backtest.METHODS, seed=seed, quiet=args.quiet, reuse_fits=args.reuse_fits,
+        **sampler,
     )
     print(f"backtest: {len(result.records)} splits fitted ({len(result.skipped)} skipped, listed in skipped.csv); "
           "form_error is scored with its prior learned without the data set scored, "
-          "form_error_all with the prior learned on every data set (in-sample)")
+          "form_error_all with the prior learned on every data set (in-sample); every method is scored on the "
+          "same runs, those the package answers (n_refused: runs of splits it refuses to extrapolate, an emerging "
+          "benchmark on too few runs above chance)")
     print(backtest.format_summary(result.by_dataset))
     print("\nby distance beyond the largest fitted run (decades of compute), all data sets")
     print(backtest.format_summary(result.by_bucket[result.by_bucket["dataset"] == "all"]))
     if args.learn:
-        path = backtest.save_default_prior(result.priors["all"], command="bayes-scaling " + " ".join(sys.argv[1:]))
+        path = backtest.save_default_prior(result, command="bayes-scaling " + " ".join(sys.argv[1:]))
         print(f"\nwrote the default form-error prior to {path}: {result.priors['all'].describe()}")
     print(f"\nwrote {len(result.files)} files to {args.out}/")
     return 0
@@ -433,7 +438,8 @@ def main(argv: list[str] | None = None) -> int:
             return _run_and_report(replace(DEMO_SPEC, **_sampler_overrides(args)), args.out, args.quiet, args)
         if args.command == "predict":
             return _predict(args)
-        handlers = {"backtest": _backtest, "compare": _compare, "evaluate": _evaluate, "groups": _groups, "compute-for": _compute_for,
+        handlers = {"backtest": _backtest, "compare": _compare, "evaluate": _evaluate, "groups": _groups,
+                    "compute-for": _compute_for,
                     "report": _report}
         if args.command in handlers:
             return handlers[args.command](args)

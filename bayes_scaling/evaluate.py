@@ -16,6 +16,11 @@ run with:
 - ``coverage_50`` and ``coverage_90``: the share of held-out runs inside the
   50% and 90% predictive intervals for a new run.
 
+A direct law's intervals and density include, by default, the form-error term
+of :mod:`bayes_scaling.form_error` (``form_error=False``: the parameters alone);
+extrapolations the package refuses (an emerging benchmark on too few runs) are
+counted in ``n_refused`` and not scored.
+
 Beside each Bayesian row, the paper's own point-estimate method
 (:mod:`bayes_scaling.paper_method`) is fitted on the same split and scored with
 the same error metrics. LOO (:mod:`bayes_scaling.loo`) measures interpolation;
@@ -36,7 +41,9 @@ from bayes_scaling.errors import DataError, SpecError
 from bayes_scaling.inference import fit_many, prepare
 from bayes_scaling.laws import get_law, rescale
 from bayes_scaling.form_error import resolve
-from bayes_scaling.predict import PROBS, _chance, fitted_compute_range, form_error_shift, posterior_draws, predict_held_out
+from bayes_scaling.predict import (
+    PROBS, _chance, fitted_compute_range, form_error_shift, posterior_draws, predict_held_out,
+)
 
 #: Columns of the held-out table that name the inputs of a run.
 _INPUT_COLUMNS = {"compute": "flops", "params": "params", "tokens": "tokens", "k": "k"}
@@ -96,13 +103,20 @@ def error_metrics(predicted, observed) -> dict[str, float]:
     }
 
 
-def score_fit(idata, prob: Sequence[float] = PROBS, seed: int = 0) -> dict:
+def score_fit(idata, prob: Sequence[float] = PROBS, seed: int = 0, form_error=None) -> dict:
     """One row of extrapolation scores for a fit (see the module docstring)."""
-    points = held_out_points(idata, prob=prob, seed=seed)
+    points = held_out_points(idata, prob=prob, seed=seed, form_error=form_error)
+    if "refused" in points:
+        # Refused extrapolations (an emerging benchmark on too few runs) are counted, not scored.
+        refused = int((points["refused"] != "").sum())
+        points = points[points["refused"] == ""]
+    else:
+        refused = 0
     diagnostics = diagnose(idata)
     row = {
         "n_fitted": int(idata["observed_data"].sizes["point"]),
         "n_held_out": len(points),
+        "n_refused": refused,
         "elpd": float(points["lpd"].sum()) if len(points) else np.nan,
         **error_metrics(points.get("median", []), points.get("observed", [])),
     }
@@ -126,6 +140,7 @@ def evaluate(
     paper_method: bool = True,
     quiet: bool = False,
     fits_out: dict | None = None,
+    form_error=None,
     **sampler,
 ) -> pd.DataFrame:
     """Leave-future-out scores of several forms, benchmarks and cut-offs (rolling origin), as one tidy table.
@@ -155,6 +170,9 @@ def evaluate(
         No progress on standard error.
     fits_out : dict, optional
         If given, filled with ``(form, benchmark, cutoff) -> fit``.
+    form_error : None, bool or FormErrorPrior
+        As in :func:`bayes_scaling.predict.predict`: by default a direct law's
+        intervals and density include the form-error term.
     **sampler
         Options of :func:`bayes_scaling.fit_many` (``num_warmup``, ``num_samples``, ...).
 
@@ -163,7 +181,7 @@ def evaluate(
     pandas.DataFrame
         One row per (form, benchmark, cutoff, method), ``method`` being
         ``bayes`` (posterior median and intervals) or ``paper`` (point fit):
-        ``n_fitted``, ``n_held_out``, ``elpd``, ``mae``, ``mre``, ``r2``,
+        ``n_fitted``, ``n_held_out`` (runs scored), ``n_refused``, ``elpd``, ``mae``, ``mre``, ``r2``,
         ``coverage_P``, ``max_rhat``, ``n_divergent``, and ``status`` (``ok``,
         or why the split could not be fitted: nothing is dropped silently).
     """
@@ -193,10 +211,12 @@ def evaluate(
             key = {"form": law.name, "benchmark": benchmark, "cutoff": cutoff}
             if fits_out is not None:
                 fits_out[law.name, benchmark, cutoff] = idata
-            rows.append({**key, "method": "bayes", **score_fit(idata, prob=prob), "status": "ok"})
+            scores = score_fit(idata, prob=prob, form_error=form_error)
+            rows.append({**key, "method": "bayes", **scores, "status": "ok"})
             if paper_method:
                 rows.append({**key, "method": "paper", **_paper_scores(data, law.name), "status": "ok"})
-    columns = ["form", "benchmark", "cutoff", "method", "n_fitted", "n_held_out", "elpd", "mae", "mre", "r2",
+    columns = ["form", "benchmark", "cutoff", "method", "n_fitted", "n_held_out", "n_refused", "elpd", "mae", "mre",
+               "r2",
                *[f"coverage_{100 * p:g}" for p in prob], "max_rhat", "n_divergent", "status"]
     return pd.DataFrame(rows).reindex(columns=columns)
 

@@ -50,6 +50,25 @@ from bayes_scaling.errors import SpecError
 
 #: The shipped prior, learned on every bundled ladder (see its ``provenance``).
 DEFAULT_PRIOR_FILE = "form_error_prior.json"
+#: Fewest fitted runs of a benchmark emerging from chance that a direct law
+#: extrapolates. The form-error prior is learned on ladders of at least this
+#: many fitted runs (:data:`bayes_scaling.backtest.MIN_RUNS_TO_LEARN`); below it,
+#: with runs near chance, the curve's rise has barely begun inside the data.
+MIN_RUNS_EMERGING = 6
+
+
+def refusal(n_fitted: int, n_near_chance: int) -> str | None:
+    """Why extrapolation is refused for a fit, or None.
+
+    A benchmark with runs at chance (excluded as ``near_chance``) and fewer than
+    :data:`MIN_RUNS_EMERGING` runs above it is emerging: a handful of points
+    where accuracy has just left chance cannot say how fast it will rise (the
+    demo's MMLU: 3 fitted runs, larger runs 0.2 above the law's median).
+    """
+    if n_near_chance > 0 and n_fitted < MIN_RUNS_EMERGING:
+        return (f"refused: {n_fitted} fitted run(s) above chance and {n_near_chance} near chance; an emerging "
+                f"benchmark needs at least {MIN_RUNS_EMERGING} runs above chance to extrapolate")
+    return None
 
 
 @dataclass(frozen=True)
@@ -136,7 +155,8 @@ def resolve(form_error, law) -> FormErrorPrior | None:
     if form_error is None or form_error is True:
         if law.kind != "direct":
             if form_error is True:
-                raise SpecError(f"option form_error: form {law.name!r} is not a direct law; form error applies to direct laws")
+                raise SpecError(f"option form_error: form {law.name!r} is not a direct law; "
+                                "form error applies to direct laws")
             return None
         return FormErrorPrior.default()
     if isinstance(form_error, FormErrorPrior):

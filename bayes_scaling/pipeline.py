@@ -142,7 +142,9 @@ def run_spec(
                 "excluded": ", ".join(
                     f"{n} {reason.replace('_', ' ')}" for reason, n in read_attrs(idata, "excluded").items()
                 ) or "none",
-                f"coverage_{widest}": held[f"inside_{widest}"].mean() if len(held) else float("nan"),
+                # Refused predictions (an emerging benchmark on too few runs) are counted apart.
+                f"coverage_{widest}": _answered(held)[f"inside_{widest}"].mean() if len(held) else float("nan"),
+                "n_refused": int((held["refused"] != "").sum()) if len(held) else 0,
                 "max_rhat": diagnostics.max_rhat,
                 "min_ess_bulk": diagnostics.min_ess_bulk,
                 "min_ess_tail": diagnostics.min_ess_tail,
@@ -180,12 +182,25 @@ def format_held_out(result: AnalysisResult, prob: float = 0.9) -> str:
     lines = [f"{'benchmark':<14} {'compute':>9} {'observed':>8} {'median':>7} {tag + '% interval':>17} inside"]
     for row in held.itertuples(index=False):
         row = row._asdict()
+        start = f"{row['benchmark']:<14} {row['compute']:9.2e} {row['observed']:8.3f}"
+        if row.get("refused"):
+            lines.append(f"{start}  refused (too few runs above chance)")
+            continue
         lines.append(
-            f"{row['benchmark']:<14} {row['compute']:9.2e} {row['observed']:8.3f} {row['median']:7.3f} "
+            f"{start} {row['median']:7.3f} "
             f"[{row[f'predictive_lower_{tag}']:.3f}, {row[f'predictive_upper_{tag}']:.3f}]  "
             f"{'yes' if row[f'inside_{tag}'] else 'no'}"
         )
     return "\n".join(lines)
+
+
+def _share(value: float) -> str:
+    return "refused" if value != value else f"{value:.0%}"  # NaN: every held-out run refused
+
+
+def _answered(held: pd.DataFrame) -> pd.DataFrame:
+    """Held-out rows with a prediction (not refused)."""
+    return held[held["refused"] == ""] if "refused" in held else held
 
 
 def interval_note(spec: Spec) -> str:
@@ -195,8 +210,14 @@ def interval_note(spec: Spec) -> str:
     prior = resolve(None if spec.form_error else False, get_law(spec.form))
     if prior is None:
         return "the law's parameters and run-to-run noise only (no form-error term)"
-    return (f"the law's parameters, run-to-run noise and its {prior.describe()}; "
+    note = (f"the law's parameters, run-to-run noise and its {prior.describe()}; "
             "coverage measured leave-one-data-set-out by `bayes-scaling backtest` (README, Honest extrapolation)")
+    learned_on = set(prior.provenance.get("learned_on", ()))
+    used = {name.strip() for name in (spec.dataset or "").split(",")}
+    if used & learned_on:
+        note += (f". {', '.join(sorted(used & learned_on))} is among the ladders that prior was learned on, so the "
+                 "coverage printed here is in-sample")
+    return note
 
 
 def format_summary(result: AnalysisResult, prob: float = 0.9) -> str:
@@ -209,7 +230,7 @@ def format_summary(result: AnalysisResult, prob: float = 0.9) -> str:
     for row in result.summary.to_dict("records"):
         lines.append(
             f"{row['benchmark']:<14} {row['n_fitted']:>6} {row['n_held_out']:>8} "
-            f"{row[f'coverage_{tag}']:>10.0%} {row['max_rhat']:>6.3f} {row['min_ess_bulk']:>8.0f} "
+            f"{_share(row[f'coverage_{tag}']):>10} {row['max_rhat']:>6.3f} {row['min_ess_bulk']:>8.0f} "
             f"{row['min_ess_tail']:>8.0f} {row['n_divergent']:>7}  {row['excluded']}"
         )
     if f"max_accuracy_lower_{tag}" in result.summary:
@@ -219,10 +240,13 @@ def format_summary(result: AnalysisResult, prob: float = 0.9) -> str:
             f"{row[f'max_accuracy_upper_{tag}']:.3f}]" for row in ceilings.to_dict("records")
         ))
     if not result.held_out.empty:
-        inside = result.held_out[f"inside_{tag}"]
+        inside = _answered(result.held_out)[f"inside_{tag}"]
+        refused = result.held_out[result.held_out["refused"] != ""]
         lines.append(
             f"all benchmarks: {int(inside.sum())} of {len(inside)} held-out runs inside their {tag}% "
             f"predictive interval ({inside.mean():.0%})"
+            + (f"; {len(refused)} run(s) of {', '.join(refused['benchmark'].unique())} not predicted: "
+               + "; ".join(refused.drop_duplicates("benchmark")["refused"]) if len(refused) else "")
         )
         lines.append(f"intervals: {interval_note(result.spec)}")
     for row in result.summary.to_dict("records"):

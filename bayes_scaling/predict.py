@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from bayes_scaling.errors import SpecError
-from bayes_scaling.form_error import decades_beyond, resolve
+from bayes_scaling.form_error import decades_beyond, refusal, resolve
 from bayes_scaling.laws import get_law, rescale
 
 #: Default credible-interval probabilities.
@@ -88,7 +88,10 @@ def predict(
         the mean curve; ``predictive_median``, ``predictive_lower_P``,
         ``predictive_upper_P`` for a new run (P in percent); ``region``
         (``interpolation`` or ``extrapolation``) and ``decades_beyond``, how many
-        decades of compute past the largest fitted run (0 inside the range).
+        decades of compute past the largest fitted run (0 inside the range);
+        ``refused``: empty, or why no prediction is given beyond the data (an
+        emerging benchmark fitted on too few runs, :func:`bayes_scaling.form_error.refusal`),
+        in which case that row's medians and intervals are NaN.
         ``attrs["form_error"]`` says which form-error prior was used.
     """
     law = get_law(idata.attrs["law"])
@@ -135,8 +138,22 @@ def predict(
         )
     out["region"] = np.where(beyond > 0, "extrapolation", "interpolation")
     out["decades_beyond"] = np.clip(beyond, 0, None)
+    reason = fit_refusal(idata) if prior is not None else None
+    out["refused"] = np.where(beyond > 0, reason or "", "")
+    if reason:
+        # No narrow band where the data cannot know: the numbers are withheld, the reason given.
+        estimates = [c for c in out.columns if c.endswith("median") or c.startswith(("lower_", "upper_", "predictive_"))]
+        out.loc[beyond > 0, estimates] = np.nan
     out.attrs["form_error"] = prior.describe() if prior is not None else "off (parametric law)"
     return out
+
+
+def fit_refusal(idata) -> str | None:
+    """Why a fit's extrapolations are refused (:func:`bayes_scaling.form_error.refusal`), or None."""
+    import json
+
+    excluded = json.loads(idata.attrs.get("excluded", "{}"))
+    return refusal(int(idata["observed_data"].sizes["point"]), int(excluded.get("near_chance", 0)))
 
 
 def form_error_shift(prior, compute, largest_fitted: float, n_draws: int, seed: int):
@@ -165,6 +182,8 @@ def predict_held_out(idata, prob: Sequence[float] = PROBS, seed: int = 0, form_e
     table = predict(idata, prob=prob, seed=seed, form_error=form_error, **inputs)
     table.insert(0, "run_id", np.asarray(held["run_id"]).astype(str))
     table["observed"] = np.asarray(held["value"])
+    # A refused prediction is not an interval that missed: inside is False, and
+    # callers count refused runs apart (column ``refused``).
     for p in prob:
         tag = f"{100 * p:g}"
         table[f"inside_{tag}"] = (table["observed"] >= table[f"predictive_lower_{tag}"]) & (

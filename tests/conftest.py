@@ -36,6 +36,28 @@ def simulate_power_law(log_a, alpha, sigma, *, n=30, chance=0.25, seed=0, lo=1e1
     )
 
 
+def conjugate_split_record(rng, dataset, tau, power, n_fit=20, n_held=8, sigma=0.05):
+    """A split whose posterior is exact: a line with known noise and a flat prior, bent by b d^power beyond."""
+    x_fit = np.linspace(-4.0, 0.0, n_fit)
+    x_held = np.sort(rng.uniform(0.1, 3.5, n_held))  # up to 1.5 decades beyond (x is a natural log)
+    intercept, slope, bend = -0.5, 0.2, tau * rng.standard_normal()
+    distance = x_held / np.log(10)
+    z_fit = intercept - slope * x_fit + sigma * rng.standard_normal(n_fit)
+    z_held = intercept - slope * x_held + bend * distance**power + sigma * rng.standard_normal(n_held)
+    design = np.stack([np.ones(n_fit), -x_fit], axis=1)
+    mean, *_ = np.linalg.lstsq(design, z_fit, rcond=None)
+    covariance = sigma**2 * np.linalg.inv(design.T @ design)
+    theta = rng.multivariate_normal(mean, covariance, size=400)
+    held = pd.DataFrame({"run_id": [f"r{i}" for i in range(n_held)], "flops": 1e21 * np.exp(x_held), "k": np.nan,
+                         "value": np.nan, "chance": 0.25, "distance": distance, "z": z_held})
+    from bayes_scaling.backtest import SplitRecord
+
+    return SplitRecord(dataset=dataset, ladder="sim", benchmark="b", form="power_law", cutoff=1e21,
+                       largest_fitted=1e21, held=held, mean_draws=theta[:, :1] - theta[:, 1:] * x_held[None, :],
+                       sigma=np.full(400, sigma), nu=np.full(400, 1e6), fitted_inputs={"log_compute": x_fit},
+                       fitted_z=z_fit, held_inputs={"log_compute": x_held})
+
+
 @pytest.fixture(scope="session")
 def dclm():
     return bs.load_dataset("krajewski2025_dclm")

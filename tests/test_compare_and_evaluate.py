@@ -95,7 +95,10 @@ def coverage_scores():
     table = bs.normalise_table(pd.concat(tables, ignore_index=True).assign(
         run_id=lambda f: f["benchmark"] + "/" + f["run_id"]))
     benchmarks = [f"sim{seed}" for seed in range(16)]
-    return evaluate(table, benchmarks, ["power_law"], [1.01e21], **FAST, seed=0)
+    # The simulated law is exactly right, so its parametric intervals must be
+    # calibrated on their own: the form-error term (for laws that may be wrong
+    # beyond the data) is off here, and tested in test_form_error.py.
+    return evaluate(table, benchmarks, ["power_law"], [1.01e21], **FAST, seed=0, form_error=False)
 
 
 def test_held_out_coverage_is_near_nominal(coverage_scores):

@@ -1,12 +1,13 @@
 """The form-error term: its formula, its use in predictions, and learning its prior from backtests."""
 
 import numpy as np
-import pandas as pd
 import pytest
 
-from bayes_scaling.backtest import SplitRecord, bayes_draws, learn_prior
+from conftest import conjugate_split_record
+
+from bayes_scaling.backtest import TAU_GRID, bayes_draws, learn_prior, split_log_likelihood
 from bayes_scaling.errors import SpecError
-from bayes_scaling.form_error import FormErrorPrior, decades_beyond, resolve
+from bayes_scaling.form_error import FormErrorPrior, decades_beyond, refusal, resolve
 from bayes_scaling.laws import get_law
 from bayes_scaling.predict import predict
 
@@ -52,46 +53,38 @@ def test_prediction_widens_beyond_the_data_only(arc_easy_fit):
     assert "LogNormal" in honest.attrs["form_error"] and "off" in parametric.attrs["form_error"]
 
 
-def _conjugate_record(rng, dataset, tau, power, n_fit=20, n_held=8, sigma=0.05):
-    """A split whose posterior is exact: a line with known noise and a flat prior, bent by b d^power beyond."""
-    x_fit = np.linspace(-4.0, 0.0, n_fit)
-    x_held = np.sort(rng.uniform(0.1, 3.5, n_held))  # up to 1.5 decades beyond (x is a natural log)
-    intercept, slope, bend = -0.5, 0.2, tau * rng.standard_normal()
-    distance = x_held / np.log(10)
-    z_fit = intercept - slope * x_fit + sigma * rng.standard_normal(n_fit)
-    z_held = intercept - slope * x_held + bend * distance**power + sigma * rng.standard_normal(n_held)
-    design = np.stack([np.ones(n_fit), -x_fit], axis=1)
-    mean, *_ = np.linalg.lstsq(design, z_fit, rcond=None)
-    covariance = sigma**2 * np.linalg.inv(design.T @ design)
-    theta = rng.multivariate_normal(mean, covariance, size=400)
-    held = pd.DataFrame({"run_id": [f"r{i}" for i in range(n_held)], "flops": 1e21 * np.exp(x_held), "k": np.nan,
-                         "value": np.nan, "chance": 0.25, "distance": distance, "z": z_held})
-    return SplitRecord(dataset=dataset, ladder="sim", benchmark="b", form="power_law", cutoff=1e21,
-                       largest_fitted=1e21, held=held, mean_draws=theta[:, :1] - theta[:, 1:] * x_held[None, :],
-                       sigma=np.full(400, sigma), nu=np.full(400, 1e6), fitted_inputs={"log_compute": x_fit},
-                       fitted_z=z_fit, held_inputs={"log_compute": x_held})
-
-
 def test_learned_prior_recovers_known_form_error_scales():
     # Three simulated data sets whose forms bend with tau 0.05, 0.1 and 0.2 per
-    # decade (power 1), 60 splits each. A data set's tau is estimated from its
-    # 60 slopes b: relative standard error about 1 / sqrt(2 x 60) = 9%, plus the
+    # decade, 60 splits each. A data set's tau is estimated from its 60 slopes
+    # b: relative standard error about 1 / sqrt(2 x 60) = 9%, plus the
     # parametric and noise blur; 30% is about three standard errors.
     rng = np.random.default_rng(11)
     truth = {"a": 0.05, "b": 0.1, "c": 0.2}
-    records = [_conjugate_record(rng, name, tau, 1.0) for name, tau in truth.items() for _ in range(60)]
-    prior = learn_prior(records, seed=0, num_warmup=300, num_samples=500)
+    records = [conjugate_split_record(rng, name, tau, 1.0) for name, tau in truth.items() for _ in range(60)]
+    tables = {}
+    prior = learn_prior(records, seed=0, num_warmup=300, num_samples=500, tables=tables)
     learned = prior.provenance["tau_per_data_set"]
     for name, tau in truth.items():
         assert abs(learned[name] / tau - 1) < 0.3, learned
-    assert 0.7 < prior.power < 1.4
+    # Within a data set every split bends with the same tau here: the learned
+    # split-level spread is small (its prior, HalfNormal(1), has median 0.67).
+    assert prior.provenance["spread_within_data_set"] < 0.3, prior.provenance
     # A new data set inherits the spread of these scales, not their pooled mean.
     low, _, high = prior.tau_quantiles((0.05, 0.5, 0.95))
     assert low < 0.05 and high > 0.2
     # Left out, a data set's prior comes from the other two only.
-    without = learn_prior(records, exclude="c", seed=0, num_warmup=300, num_samples=500)
+    without = learn_prior(records, exclude="c", seed=0, num_warmup=300, num_samples=500, tables=tables)
     assert set(without.provenance["tau_per_data_set"]) == {"a", "b"}
     assert without.tau_quantiles((0.5,))[0] < prior.tau_quantiles((0.5,))[0]
+
+
+def test_split_likelihood_peaks_near_the_true_scale():
+    # One split's likelihood of tau is the exact predictive density; pooled over
+    # 100 splits bent with tau = 0.3 its maximum lies near 0.3 (grid steps are 23%).
+    rng = np.random.default_rng(2)
+    records = [conjugate_split_record(rng, "a", 0.3, 1.0) for _ in range(100)]
+    total = sum(split_log_likelihood(record) for record in records)
+    assert 0.2 < TAU_GRID[np.argmax(total)] < 0.45
 
 
 def test_predictive_with_form_error_is_calibrated_where_parametric_is_not():
@@ -104,7 +97,7 @@ def test_predictive_with_form_error_is_calibrated_where_parametric_is_not():
     records = []
     for _ in range(200):
         tau = float(np.exp(prior.loc + prior.scale * rng.standard_normal()))
-        records.append(_conjugate_record(rng, "sim", tau, 1.0))
+        records.append(conjugate_split_record(rng, "sim", tau, 1.0))
     coverage = {}
     for name, used in (("form_error", prior), ("parametric", None)):
         inside = []
@@ -116,3 +109,46 @@ def test_predictive_with_form_error_is_calibrated_where_parametric_is_not():
         coverage[name] = np.mean(np.concatenate(inside))
     assert abs(coverage["form_error"] - 0.9) < 0.05, coverage
     assert coverage["parametric"] < 0.6, coverage
+
+
+def test_an_emerging_benchmark_on_few_runs_is_refused():
+    assert refusal(3, 35).startswith("refused: 3 fitted run(s) above chance and 35 near chance")
+    assert refusal(5, 1) is not None
+    # Enough runs, or none at chance (a benchmark that is simply small): answered.
+    assert refusal(6, 35) is None and refusal(3, 0) is None
+
+
+def test_refused_predictions_are_withheld_beyond_the_data_only(arc_easy_fit, monkeypatch):
+    import bayes_scaling.predict as predict_module
+
+    monkeypatch.setattr(predict_module, "fit_refusal", lambda idata: "refused: a reason")
+    table = predict(arc_easy_fit, [3e20, 1e22], prob=(0.9,))
+    assert list(table["refused"]) == ["", "refused: a reason"]
+    assert table.loc[0, ["median", "lower_90", "predictive_upper_90"]].notna().all()
+    assert table.loc[1, ["median", "lower_90", "predictive_median", "predictive_upper_90"]].isna().all()
+    # The purely parametric law is the user's explicit choice: it answers.
+    assert predict(arc_easy_fit, [1e22], form_error=False)["predictive_upper_90"].notna().all()
+
+
+@pytest.mark.parametrize("name", ["power_law", "saturating_power_law", "bnsl", "additive_nd", "pass_at_k"])
+def test_every_direct_law_takes_the_form_error_on_its_likelihood_scale(name):
+    import jax
+    from scipy.stats import t as student_t
+
+    from bayes_scaling.laws import inputs_along_compute, rescale
+
+    law = get_law(name)
+    assert law.kind == "direct" and law.scale == "log_neg_log_q"
+    # Prior draws stand in for a posterior: the term's arithmetic is what is checked.
+    keys = jax.random.split(jax.random.PRNGKey(0), len(law.priors()))
+    draws = {key: np.asarray(prior.sample(k, (64,))) for (key, prior), k in zip(law.priors().items(), keys)}
+    compute = np.array([1e21, 1e22, 1e23])
+    inputs = {f"log_{key}": rescale(key, values) for key, values in inputs_along_compute(law, compute).items()}
+    shift = FormErrorPrior(np.log(0.3), 0.0).shift_draws(decades_beyond(compute, 1e21), 64, np.random.default_rng(0))
+    mean = np.asarray(jax.vmap(lambda t: law.mean(t, inputs))({k: draws[k] for k in law.parameters}))
+    bent, _ = law.accuracy_draws(draws, inputs, 0.25, np.random.default_rng(1), shift=shift)
+    np.testing.assert_allclose(bent, law.transform.inverse(mean + shift, 0.25), rtol=1e-10)
+    y = np.zeros(3)
+    density = law.predictive_log_density(draws, inputs, y, np.random.default_rng(1), shift=shift)
+    expected = student_t.logpdf(y[None, :], draws["nu"][:, None], loc=mean + shift, scale=draws["sigma"][:, None])
+    np.testing.assert_allclose(density, expected, rtol=1e-8)
