@@ -605,6 +605,8 @@ RELIABILITY_LEVELS = tuple(np.round(np.arange(0.05, 1.0, 0.05), 2))
 def reliability(points: pd.DataFrame, by: Sequence[str] = ("method",)) -> pd.DataFrame:
     """Empirical coverage of central predictive intervals against nominal, per group (a reliability table)."""
     rows = []
+    # A point fit has no interval to be reliable about.
+    points = points[points["method"] != "paper_point_fit"]
     for key, group in points.groupby(list(by), sort=False):
         key = key if isinstance(key, tuple) else (key,)
         levels = group.loc[~group["refused"].to_numpy(bool), "central_level"].to_numpy()

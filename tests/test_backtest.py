@@ -82,19 +82,22 @@ def test_backtest_command_runs_end_to_end_on_a_small_corpus(small_backtest, caps
     # Every method scores the same held-out runs.
     runs = points.groupby("method").size()
     assert runs.nunique() == 1 and runs.iloc[0] > 30
-    # The summary is the pooled share of the points, per data set.
+    # The summary is the pooled share of the answered points, per data set; refusals are counted.
     summary = pd.read_csv(out / "by_dataset.csv").set_index(["method", "dataset"])
-    for (method, dataset), group in points.groupby(["method", "dataset"]):
+    answered = points[~points["refused"] & (points["method"] != "paper_point_fit")]
+    for (method, dataset), group in answered.groupby(["method", "dataset"]):
         assert summary.loc[(method, dataset), "coverage_90"] == pytest.approx(group["inside_90"].mean())
         assert summary.loc[(method, dataset), "n_runs"] == len(group)
+        assert summary.loc[(method, dataset), "n_refused"] == points[(points["method"] == method) & (
+            points["dataset"] == dataset)]["refused"].sum()
     # Leave one data set out: each data set's prior is learned on the other one alone.
     priors = json.loads((out / "priors.json").read_text())
     assert priors["krajewski2025_c4"]["provenance"]["learned_on"] == ["krajewski2025_dclm"]
     assert priors["krajewski2025_dclm"]["provenance"]["learned_on"] == ["krajewski2025_c4"]
     assert sorted(priors["all"]["provenance"]["learned_on"]) == ["krajewski2025_c4", "krajewski2025_dclm"]
     # The form-error term only widens intervals, and more the further out.
-    wide = points[points["method"] == "form_error"].reset_index(drop=True)
-    narrow = points[points["method"] == "parametric"].reset_index(drop=True)
+    wide = answered[answered["method"] == "form_error"].reset_index(drop=True)
+    narrow = answered[answered["method"] == "parametric"].reset_index(drop=True)
     assert (wide["width_90"] >= narrow["width_90"] - 1e-3).mean() > 0.95
     gain = (wide["width_90"] - narrow["width_90"]).groupby(wide["distance"] > 1).mean()
     assert gain[True] > gain[False] > 0
@@ -102,7 +105,7 @@ def test_backtest_command_runs_end_to_end_on_a_small_corpus(small_backtest, caps
     reliability = pd.read_csv(out / "reliability.csv")
     row = reliability[(reliability["method"] == "parametric") & (reliability["dataset"] == "krajewski2025_dclm")
                       & np.isclose(reliability["nominal"], 0.9)]
-    dclm = points[(points["method"] == "parametric") & (points["dataset"] == "krajewski2025_dclm")]
+    dclm = answered[(answered["method"] == "parametric") & (answered["dataset"] == "krajewski2025_dclm")]
     assert row["empirical"].iloc[0] == pytest.approx(dclm["inside_90"].mean(), abs=0.01)
 
 

@@ -180,7 +180,9 @@ def test_sections(report, page):
         assert title in titles
     assert "pass@k" not in titles  # no pass@k law in this spec
     assert titles == [page.headings[0][1], *report.sections]
-    assert set(report.figures) == {"bands_power_law", "bands_saturating_power_law", "forest_held_out_error"}
+    assert "How far to trust the intervals" in titles  # the measured coverage behind every interval
+    assert set(report.figures) == {"bands_power_law", "bands_saturating_power_law", "forest_held_out_error",
+                                   "reliability"}
 
 
 def test_tables_hold_one_row_per_benchmark(report, page):
@@ -370,7 +372,7 @@ def test_pass_at_k_report_from_the_command_line(tmp_path, capsys):
     for name in ("bands_pass_at_k", "pass_at_k_pass_at_k", "compute_vs_k_pass_at_k", "forest_held_out_error"):
         for suffix in (".png", ".pdf"):
             assert (out / "figures" / f"{name}{suffix}").stat().st_size > 5_000, name
-    assert len(page.images) == 4
+    assert len(page.images) == 5  # the four above and the reliability diagram of the intervals
     errors = pd.read_csv(out / "tables" / "held_out_error.csv")
     assert errors["benchmark"].tolist() == ["math"] and errors["n_held_out"].tolist() == [30]
     # The sampler options of the command line are in the written spec.

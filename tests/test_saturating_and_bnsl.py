@@ -224,7 +224,9 @@ def test_max_accuracy_is_the_limit_of_the_curve(form, request):
         assert accuracy[column] >= at_top[column].iloc[0]
     # ... and the curve reaches them far out (at 1e60 FLOPs the reducible part
     # of -log Q is below 1e-6 of the floor for these posteriors).
-    far = predict(idata, [1e60])
+    # The ceiling is the parametric law's: the form-error term, which widens
+    # predictions beyond the data without bound, is off for this limit.
+    far = predict(idata, [1e60], form_error=False)
     for column in ["median", "lower_90", "upper_90"]:
         assert far[column].iloc[0] == pytest.approx(accuracy[column], abs=1e-3)
 
