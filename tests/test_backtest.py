@@ -101,12 +101,13 @@ def test_backtest_command_runs_end_to_end_on_a_small_corpus(small_backtest, caps
     assert (wide["width_90"] >= narrow["width_90"] - 1e-3).mean() > 0.95
     gain = (wide["width_90"] - narrow["width_90"]).groupby(wide["distance"] > 1).mean()
     assert gain[True] > gain[False] > 0
-    # The reliability table's 90% row is the share inside the 90% intervals.
+    # The reliability table's 90% row is the share inside the 90% intervals (the two
+    # read the same draws; a run on an interval's end may fall either way: one run).
     reliability = pd.read_csv(out / "reliability.csv")
     row = reliability[(reliability["method"] == "parametric") & (reliability["dataset"] == "krajewski2025_dclm")
                       & np.isclose(reliability["nominal"], 0.9)]
     dclm = answered[(answered["method"] == "parametric") & (answered["dataset"] == "krajewski2025_dclm")]
-    assert row["empirical"].iloc[0] == pytest.approx(dclm["inside_90"].mean(), abs=0.01)
+    assert row["empirical"].iloc[0] == pytest.approx(dclm["inside_90"].mean(), abs=1.01 / len(dclm))
 
 
 def test_backtest_rejects_an_unknown_data_set(capsys):
