@@ -45,15 +45,24 @@ import pickle
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 
+import jax
+import jax.numpy as jnp
 import numpy as np
+import numpyro
+import numpyro.distributions as dist
 import pandas as pd
+from jax import random
+from numpyro.infer import MCMC, NUTS
 from scipy.special import logsumexp
+from scipy.stats import t as student_t
 
 from bayes_scaling.datasets import load_dataset
+from bayes_scaling.diagnostics import diagnose
 from bayes_scaling.errors import DataError, SpecError
-from bayes_scaling.form_error import FormErrorPrior, decades_beyond, refusal
+from bayes_scaling.form_error import DEFAULT_PRIOR_FILE, FormErrorPrior, decades_beyond, refusal
 from bayes_scaling.inference import fit_many, prepare
 from bayes_scaling.laws import get_law, law_inputs
 from bayes_scaling.predict import posterior_draws
@@ -243,14 +252,10 @@ def fit_splits(splits, *, quiet: bool = True, **sampler) -> list[SplitRecord]:
 
 
 def _record(law, entry, ladder, benchmark, cutoff, data, idata) -> SplitRecord:
-    from bayes_scaling.diagnostics import diagnose
-
     draws = {name: _thin(values, KEEP_DRAWS) for name, values in posterior_draws(idata).items()}
     held = data.held_out.reset_index(drop=True)
     held_inputs = law_inputs(law, held)
     theta = {name: draws[name] for name in law.parameters}
-    import jax
-
     mean = np.asarray(jax.vmap(lambda t: law.mean(t, held_inputs))(theta))
     largest = float(data.fitted["flops"].max())
     frame = pd.DataFrame({
@@ -289,8 +294,6 @@ def split_log_likelihood(record: SplitRecord, taus=TAU_GRID, power: float = 1.0)
     density it will be used in keeps the two consistent (no Gaussian summary
     of heavy-tailed posteriors).
     """
-    from scipy.stats import t as student_t
-
     index = np.linspace(0, len(record.sigma) - 1, min(LEARN_DRAWS, len(record.sigma))).round().astype(int)
     mean, sigma, nu = record.mean_draws[index], record.sigma[index], record.nu[index]
     nodes, weights = np.polynomial.hermite_e.hermegauss(HERMITE_NODES)
@@ -315,11 +318,6 @@ def _hierarchy_model(log_likelihood, dataset_index, n_datasets):
     ``tau`` is tabulated by :func:`split_log_likelihood` on :data:`TAU_GRID`
     and interpolated in ``log tau`` (constant beyond the grid's ends).
     """
-    import jax
-    import jax.numpy as jnp
-    import numpyro
-    import numpyro.distributions as dist
-
     loc = numpyro.sample("loc", dist.Normal(np.log(0.1), 1.5))
     spread = numpyro.sample("spread", dist.HalfNormal(1.0))
     within = numpyro.sample("within", dist.HalfNormal(1.0))
@@ -346,9 +344,6 @@ def learn_prior(records: Sequence[SplitRecord], *, exclude: str | None = None, s
     fitted runs inform it. ``tables`` caches :func:`split_log_likelihood` per
     split (by position in ``records``) across calls.
     """
-    from jax import random
-    from numpyro.infer import MCMC, NUTS
-
     tables = {} if tables is None else tables
     chosen = [i for i, r in enumerate(records)
               if r.dataset != exclude and len(r.held) and len(r.fitted_z) >= MIN_RUNS_TO_LEARN]
@@ -395,8 +390,6 @@ def bayes_draws(record: SplitRecord, prior: FormErrorPrior | None, rng) -> np.nd
 
 def bayes_log_density(record: SplitRecord, prior: FormErrorPrior | None, rng) -> np.ndarray:
     """Log predictive density of each held-out run on ``log(-log Q)`` (Monte Carlo over draws)."""
-    from scipy.stats import t as student_t
-
     mean = record.mean_draws
     if prior is not None:
         mean = mean + prior.shift_draws(record.held["distance"], len(mean), rng)
@@ -751,8 +744,6 @@ def save_default_prior(result: BacktestResult, command: str) -> Path:
     ``form_error_backtest.csv`` (scores per method and data set) and
     ``form_error_reliability.csv`` (reliability per method), which reports show.
     """
-    from bayes_scaling.form_error import DEFAULT_PRIOR_FILE
-
     folder = Path(__file__).parent / "data"
     values = result.priors["all"].to_dict()
     values["provenance"] = {**values["provenance"], "command": command}
@@ -765,7 +756,5 @@ def save_default_prior(result: BacktestResult, command: str) -> Path:
 
 def shipped_backtest() -> tuple[pd.DataFrame, pd.DataFrame]:
     """The backtest behind the default prior: scores per method and data set, and its reliability table."""
-    from importlib import resources
-
     folder = resources.files("bayes_scaling.data")
     return tuple(pd.read_csv(folder.joinpath(name).open()) for name in (SHIPPED_SUMMARY, SHIPPED_RELIABILITY))
