@@ -21,8 +21,12 @@ that every method is scored on the same fits:
     the same fits with the form-error term of :mod:`bayes_scaling.form_error`,
     its prior learned **without the data set being scored** (leave one data set
     out);
+``form_error_ladder``
+    ``form_error``'s prior updated by the ladder's own backtests (its smaller
+    fitted runs predicting its larger fitted ones, :func:`ladder_splits`), as
+    ``bayes-scaling fit`` and the demo do;
 ``form_error_all``
-    the same with the prior learned on every data set, the scored one included
+    the same as ``form_error`` with the prior learned on every data set, the scored one included
     (labelled in-sample; this is the prior the package ships);
 ``bootstrap``
     the paper's point fit (least squares on ``log(-log Q)``) with a residual
@@ -62,7 +66,9 @@ from scipy.stats import t as student_t
 from bayes_scaling.datasets import load_dataset
 from bayes_scaling.diagnostics import diagnose
 from bayes_scaling.errors import DataError, SpecError
-from bayes_scaling.form_error import DEFAULT_PRIOR_FILE, FormErrorPrior, decades_beyond, refusal
+from bayes_scaling.form_error import (
+    DEFAULT_PRIOR_FILE, TAU_GRID, FormErrorPrior, LadderFormError, decades_beyond, held_out_log_likelihood, refusal,
+)
 from bayes_scaling.inference import fit_many, prepare
 from bayes_scaling.laws import get_law, law_inputs
 from bayes_scaling.predict import posterior_draws
@@ -87,7 +93,7 @@ CUTOFFS_PER_LADDER = 3
 MIN_RUNS_TO_LEARN = 6
 #: The fitted splits an earlier run left in its output folder (``--reuse-fits``).
 FITS_CACHE = "fits.pkl"
-METHODS = ("parametric", "form_error", "form_error_all", "bootstrap", "conformal")
+METHODS = ("parametric", "form_error", "form_error_ladder", "form_error_all", "bootstrap", "conformal")
 
 
 @dataclass(frozen=True)
@@ -140,6 +146,9 @@ class SplitRecord:
     max_rhat: float = np.nan
     n_divergent: int = 0
     n_near_chance: int = 0
+    #: ``log p(held-out | tau)`` on :data:`TAU_GRID` of each of the split's own internal
+    #: backtests (:func:`ladder_splits`), which the ``form_error_ladder`` method updates its prior with.
+    inner_tables: list = field(default_factory=list)
 
     @property
     def refusal(self) -> str | None:
@@ -230,6 +239,47 @@ def build_splits(
     return splits, skipped
 
 
+def ladder_splits(data, n: int = 2) -> list:
+    """A ladder's own leave-future-out splits: its fitted runs cut again, the smaller fitted, the larger held out.
+
+    Only for ladders of at least ``2 x`` :data:`MIN_FITTED_RUNS` fitted runs; up to ``n``
+    cut-offs (:func:`choose_cutoffs` on the fitted runs).
+    """
+    from dataclasses import replace
+
+    fitted = data.fitted
+    if len(fitted) < 2 * MIN_FITTED_RUNS:
+        return []
+    out = []
+    for cutoff in choose_cutoffs(fitted["flops"], n=n):
+        inner = replace(data, fitted=fitted[fitted["flops"] <= cutoff].reset_index(drop=True),
+                        held_out=fitted[fitted["flops"] > cutoff].reset_index(drop=True))
+        if len(inner.fitted) >= MIN_FITTED_RUNS and len(inner.held_out):
+            out.append(inner)
+    return out
+
+
+def fit_log_likelihood(idata) -> np.ndarray:
+    """``log p(held-out runs | tau)`` on :data:`TAU_GRID` of a fit with held-out runs (its posterior integrated out)."""
+    law = get_law(idata.attrs["law"])
+    held = idata["held_out_data"]
+    frame = pd.DataFrame({name: np.asarray(held[name]) for name in ("flops", "params", "tokens", "k", "value",
+                                                                     "chance")})
+    draws = {name: _thin(values, KEEP_DRAWS) for name, values in posterior_draws(idata).items()}
+    inputs = law_inputs(law, frame)
+    mean = np.asarray(jax.vmap(lambda t: law.mean(t, inputs))({name: draws[name] for name in law.parameters}))
+    largest = float(np.asarray(idata["constant_data"]["flops"]).max())
+    return held_out_log_likelihood(mean, draws["sigma"], draws["nu"], law.observations(frame),
+                                   decades_beyond(frame["flops"], largest))
+
+
+def ladder_form_error(prior: FormErrorPrior, inner_fits) -> FormErrorPrior | LadderFormError:
+    """``prior`` updated by a ladder's own backtests (fits of :func:`ladder_splits`); ``prior`` itself without any."""
+    if not inner_fits:
+        return prior
+    return LadderFormError.update(prior, [fit_log_likelihood(fit) for fit in inner_fits])
+
+
 def _thin(values: np.ndarray, keep: int) -> np.ndarray:
     index = np.linspace(0, len(values) - 1, min(keep, len(values))).round().astype(int)
     return values[index]
@@ -243,11 +293,17 @@ def fit_splits(splits, *, quiet: bool = True, **sampler) -> list[SplitRecord]:
         by_form.setdefault(split[0].form, []).append(split)
     for form, group in by_form.items():
         law = get_law(form)
+        inner = [ladder_splits(data) for *_, data in group]
+        datasets = [data for *_, data in group] + [split for splits in inner for split in splits]
         if not quiet:
-            print(f"backtest: fitting {form} to {len(group)} splits", file=sys.stderr)
-        fits = fit_many([data for *_, data in group], form, quiet=True, retry=False, **sampler)
-        for (entry, ladder, benchmark, cutoff, data), idata in zip(group, fits):
-            records.append(_record(law, entry, ladder, benchmark, cutoff, data, idata))
+            print(f"backtest: fitting {form} to {len(group)} splits and {len(datasets) - len(group)} of their "
+                  "own internal splits", file=sys.stderr)
+        fits = fit_many(datasets, form, quiet=True, retry=False, **sampler)
+        inner_fits = iter(fits[len(group):])
+        for (entry, ladder, benchmark, cutoff, data), idata, splits in zip(group, fits, inner):
+            record = _record(law, entry, ladder, benchmark, cutoff, data, idata)
+            record.inner_tables = [fit_log_likelihood(next(inner_fits)) for _ in splits]
+            records.append(record)
     return records
 
 
@@ -276,37 +332,10 @@ def _record(law, entry, ladder, benchmark, cutoff, data, idata) -> SplitRecord:
 
 
 # ------------------------------------------------------- learning the prior
-#: Grid of tau (per decade) on which each split's likelihood is tabulated.
-TAU_GRID = np.geomspace(1e-3, 3.0, 40)
-#: Gauss-Hermite nodes that integrate the slope b out, and posterior draws used per split.
-HERMITE_NODES = 24
-LEARN_DRAWS = 200
-
-
 def split_log_likelihood(record: SplitRecord, taus=TAU_GRID, power: float = 1.0) -> np.ndarray:
-    """``log p(held-out runs | tau)`` of one split on a grid of ``tau``, the law's posterior integrated out.
-
-    Exactly the predictive the package reports: for each posterior draw
-    ``s`` (mean curve, Student-t noise) and slope ``b ~ Normal(0, tau^2)``
-    shared by the split's runs,
-    ``p(z | tau) = mean_s E_b prod_j StudentT(z_j; mu_sj + b d_j^p, sigma_s, nu_s)``,
-    with ``E_b`` by Gauss-Hermite quadrature. Learning the prior on the very
-    density it will be used in keeps the two consistent (no Gaussian summary
-    of heavy-tailed posteriors).
-    """
-    index = np.linspace(0, len(record.sigma) - 1, min(LEARN_DRAWS, len(record.sigma))).round().astype(int)
-    mean, sigma, nu = record.mean_draws[index], record.sigma[index], record.nu[index]
-    nodes, weights = np.polynomial.hermite_e.hermegauss(HERMITE_NODES)
-    log_weights = np.log(weights / weights.sum())
-    z = record.held["z"].to_numpy()
-    grown = record.held["distance"].to_numpy() ** power
-    out = np.empty(len(taus))
-    for k, tau in enumerate(taus):
-        centre = mean[:, None, :] + tau * nodes[None, :, None] * grown[None, None, :]
-        density = student_t.logpdf(z[None, None, :], nu[:, None, None], loc=centre, scale=sigma[:, None, None])
-        per_draw = logsumexp(density.sum(axis=-1) + log_weights[None, :], axis=1)
-        out[k] = logsumexp(per_draw) - np.log(len(per_draw))
-    return out
+    """``log p(held-out runs | tau)`` of one split (:func:`bayes_scaling.form_error.held_out_log_likelihood`)."""
+    return held_out_log_likelihood(record.mean_draws, record.sigma, record.nu, record.held["z"].to_numpy(),
+                                   record.held["distance"].to_numpy(), taus, power)
 
 
 def _hierarchy_model(log_likelihood, dataset_index, n_datasets):
@@ -524,9 +553,11 @@ def score_records(records: Sequence[SplitRecord], priors: dict, methods: Sequenc
     for number, record in enumerate(records):
         for method in methods:
             rng = np.random.default_rng([seed, number, METHODS.index(method)])
-            if method in ("parametric", "form_error", "form_error_all"):
+            if method in ("parametric", "form_error", "form_error_ladder", "form_error_all"):
                 learned_on = "all" if method == "form_error_all" else record.dataset
                 prior = None if method == "parametric" else priors[learned_on]
+                if method == "form_error_ladder" and record.inner_tables:
+                    prior = LadderFormError.update(prior, record.inner_tables)
                 draws = bayes_draws(record, prior, rng)
                 lpd = bayes_log_density(record, prior, rng)
             elif method == "bootstrap":

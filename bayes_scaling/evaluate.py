@@ -40,9 +40,8 @@ from bayes_scaling.diagnostics import diagnose
 from bayes_scaling.errors import DataError, SpecError
 from bayes_scaling.inference import fit_many, prepare
 from bayes_scaling.laws import get_law, rescale
-from bayes_scaling.form_error import resolve
 from bayes_scaling.predict import (
-    PROBS, _chance, fitted_compute_range, form_error_shift, posterior_draws, predict_held_out,
+    PROBS, _chance, fit_form_error, fitted_compute_range, form_error_shift, posterior_draws, predict_held_out,
 )
 
 #: Columns of the held-out table that name the inputs of a run.
@@ -76,7 +75,7 @@ def held_out_points(idata, prob: Sequence[float] = PROBS, seed: int = 0, form_er
     observed = law.transform.forward(frame["value"], frame["chance"])
     inputs = {f"log_{name}": rescale(name, frame[_INPUT_COLUMNS[name]].to_numpy(float)) for name in law.inputs}
     draws = posterior_draws(idata)
-    shift = form_error_shift(resolve(form_error, law), table["compute"].to_numpy(float),
+    shift = form_error_shift(fit_form_error(idata, form_error), table["compute"].to_numpy(float),
                              fitted_compute_range(idata)[1], len(draws["sigma"]), seed)
     log_density = law.predictive_log_density(draws, inputs, observed, np.random.default_rng(seed), shift=shift)
     table["lpd"] = logsumexp(log_density, axis=0) - np.log(log_density.shape[0])

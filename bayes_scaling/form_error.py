@@ -36,6 +36,13 @@ hierarchical model gives each data set its own ``tau``, and a new ladder
 inherits the spread of those data-set scales (the posterior predictive of a new
 data set's ``tau``), not their pooled mean. The default ships with the package
 (``data/form_error_prior.json``, with the command and data that produced it).
+
+A ladder can then say something about its own ``tau``: fitted on its smaller
+runs, how well did the law predict its larger fitted runs? :class:`LadderFormError`
+is the prior times the likelihood of those internal backtests, on a grid of
+``tau``; ``bayes-scaling fit`` and the demo attach it to each fit with 8 or more
+fitted runs (``attrs["form_error"]``), and :func:`bayes_scaling.predict.predict`
+uses it.
 """
 
 from __future__ import annotations
@@ -137,6 +144,90 @@ class FormErrorPrior:
                 f"{self.scale:.2f}) (median {mid:.3f}, 90% [{low:.3f}, {high:.3f}] per decade)")
 
 
+#: Grid of tau (per decade) on which a ladder's own backtests are tabulated.
+TAU_GRID = np.geomspace(1e-3, 3.0, 40)
+#: Gauss-Hermite nodes that integrate the slope b out, and posterior draws used per table.
+HERMITE_NODES = 24
+TABLE_DRAWS = 200
+
+
+def held_out_log_likelihood(mean_draws, sigma, nu, z, distance, taus=TAU_GRID, power: float = 1.0) -> np.ndarray:
+    """``log p(held-out runs | tau)`` of one fit on a grid of ``tau``, its posterior integrated out.
+
+    For each posterior draw ``s`` (mean curve ``mean_draws[s]`` at the held-out
+    runs, Student-t noise ``sigma[s]``, ``nu[s]``) and slope ``b ~ Normal(0,
+    tau^2)`` shared by the runs:
+    ``p(z | tau) = mean_s E_b prod_j StudentT(z_j; mu_sj + b d_j^p, sigma_s, nu_s)``,
+    with ``E_b`` by Gauss-Hermite quadrature: the very predictive the package reports.
+    """
+    from scipy.special import logsumexp
+    from scipy.stats import t as student_t
+
+    index = np.linspace(0, len(sigma) - 1, min(TABLE_DRAWS, len(sigma))).round().astype(int)
+    mean, sigma, nu = np.asarray(mean_draws)[index], np.asarray(sigma)[index], np.asarray(nu)[index]
+    nodes, weights = np.polynomial.hermite_e.hermegauss(HERMITE_NODES)
+    log_weights = np.log(weights / weights.sum())
+    z = np.asarray(z, dtype=float)
+    grown = np.asarray(distance, dtype=float) ** power
+    out = np.empty(len(taus))
+    for k, tau in enumerate(taus):
+        centre = mean[:, None, :] + tau * nodes[None, :, None] * grown[None, None, :]
+        density = student_t.logpdf(z[None, None, :], nu[:, None, None], loc=centre, scale=sigma[:, None, None])
+        per_draw = logsumexp(density.sum(axis=-1) + log_weights[None, :], axis=1)
+        out[k] = logsumexp(per_draw) - np.log(len(per_draw))
+    return out
+
+
+@dataclass(frozen=True)
+class LadderFormError:
+    """The form-error prior updated by the ladder's own backtests: ``tau`` on a grid.
+
+    ``p(log tau | ladder) ∝ Normal(log tau; loc, scale) prod_k p(held-out runs of
+    internal split k | tau)``: the prior's ``LogNormal`` times the likelihood of
+    the ladder's own leave-future-out splits (fit its smaller runs, predict its
+    larger fitted ones; :func:`held_out_log_likelihood`). A ladder whose form
+    held well so far gets a smaller ``tau``, one that bent a larger one.
+    """
+
+    log_tau: tuple
+    weights: tuple
+    power: float = 1.0
+    provenance: dict = field(default_factory=dict, compare=False)
+
+    @classmethod
+    def update(cls, prior: FormErrorPrior, tables, provenance: dict | None = None) -> "LadderFormError":
+        grid = np.log(TAU_GRID)
+        log_weights = -0.5 * ((grid - prior.loc) / max(prior.scale, 1e-9)) ** 2 + np.sum(np.atleast_2d(tables), axis=0)
+        weights = np.exp(log_weights - log_weights.max())
+        return cls(tuple(grid.tolist()), tuple((weights / weights.sum()).tolist()), prior.power,
+                   {**prior.provenance, **(provenance or {}), "updated_by": f"{len(np.atleast_2d(tables))} internal "
+                    "backtest split(s) of this ladder"})
+
+    def tau_draws(self, n_draws: int, rng: np.random.Generator) -> np.ndarray:
+        grid = np.asarray(self.log_tau)
+        step = grid[1] - grid[0]
+        picked = rng.choice(len(grid), size=n_draws, p=np.asarray(self.weights))
+        # Uniform within a grid cell in log tau, so draws are not stuck on the grid's points.
+        return np.exp(grid[picked] + rng.uniform(-step / 2, step / 2, n_draws))
+
+    def tau_quantiles(self, probs=(0.05, 0.5, 0.95)) -> np.ndarray:
+        cdf = np.cumsum(self.weights)
+        return np.exp(np.interp(np.asarray(probs, dtype=float), cdf, np.asarray(self.log_tau)))
+
+    def shift_draws(self, distance, n_draws: int, rng: np.random.Generator) -> np.ndarray:
+        distance = np.clip(np.asarray(distance, dtype=float), 0.0, None)
+        slope = self.tau_draws(n_draws, rng) * rng.standard_normal(n_draws)
+        return slope[:, None] * distance[None, :] ** self.power
+
+    def to_dict(self) -> dict:
+        return {"kind": "ladder", **asdict(self)}
+
+    def describe(self) -> str:
+        low, mid, high = self.tau_quantiles()
+        return (f"form error: z += b d^{self.power:.2f}, b ~ Normal(0, tau), tau from the shipped prior updated by "
+                f"this ladder's own backtests (median {mid:.3f}, 90% [{low:.3f}, {high:.3f}] per decade)")
+
+
 def decades_beyond(compute, largest_fitted: float) -> np.ndarray:
     """Distance in decades of compute beyond the largest fitted run, 0 inside the range."""
     return np.clip(np.log10(np.asarray(compute, dtype=float) / float(largest_fitted)), 0.0, None)
@@ -159,8 +250,11 @@ def resolve(form_error, law) -> FormErrorPrior | None:
                                 "form error applies to direct laws")
             return None
         return FormErrorPrior.default()
-    if isinstance(form_error, FormErrorPrior):
+    if isinstance(form_error, (FormErrorPrior, LadderFormError)):
         return form_error
     if isinstance(form_error, dict):
+        if form_error.get("kind") == "ladder":
+            return LadderFormError(tuple(form_error["log_tau"]), tuple(form_error["weights"]),
+                                   float(form_error.get("power", 1.0)), dict(form_error.get("provenance", {})))
         return FormErrorPrior.from_dict(form_error)
     raise SpecError(f"option form_error: expected True, False or a FormErrorPrior, got {form_error!r}")

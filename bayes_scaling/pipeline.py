@@ -5,6 +5,7 @@ Used by the CLI's ``fit`` and ``demo`` commands, and usable from Python.
 
 from __future__ import annotations
 
+import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,8 +13,10 @@ from pathlib import Path
 import pandas as pd
 
 from bayes_scaling.datasets import load_dataset, read_table
+from bayes_scaling.backtest import ladder_form_error, ladder_splits
 from bayes_scaling.diagnostics import diagnose
 from bayes_scaling.errors import DataError, SpecError
+from bayes_scaling.form_error import FormErrorPrior
 from bayes_scaling.inference import fit_many, prepare, read_attrs
 from bayes_scaling.plotting import plot_bands, save_figure
 from bayes_scaling.predict import PROBS, predict_held_out
@@ -123,9 +126,19 @@ def run_spec(
             if not quiet:
                 print(f"skipped {benchmark}: {err}", file=sys.stderr)
     if selected:
+        # A direct law's form error is the shipped prior updated by each ladder's own
+        # backtests (its smaller fitted runs predicting its larger ones): those fits
+        # join the same batch.
+        inner = {b: ladder_splits(d) if spec.form_error and law.kind == "direct" else [] for b, d in selected.items()}
+        datasets = [*selected.values(), *[split for splits in inner.values() for split in splits]]
         # Every benchmark of the spec in one compiled program (bayes_scaling.engine).
-        fits = fit_many(list(selected.values()), spec.form, priors, quiet=quiet, **spec.sampler_options())
+        fits = fit_many(datasets, spec.form, priors, quiet=quiet, **spec.sampler_options())
         result.fits = dict(zip(selected, fits))
+        inner_fits = iter(fits[len(selected):])
+        for benchmark, splits in inner.items():
+            if splits:
+                updated = ladder_form_error(FormErrorPrior.default(), [next(inner_fits) for _ in splits])
+                result.fits[benchmark].attrs["form_error"] = json.dumps(updated.to_dict())
     for benchmark, idata in result.fits.items():
         diagnostics = diagnose(idata)
         # None: the form-error term where the law has one (direct laws); False: the parameters alone.
@@ -210,7 +223,8 @@ def interval_note(spec: Spec) -> str:
     prior = resolve(None if spec.form_error else False, get_law(spec.form))
     if prior is None:
         return "the law's parameters and run-to-run noise only (no form-error term)"
-    note = (f"the law's parameters, run-to-run noise and its {prior.describe()}; "
+    note = (f"the law's parameters, run-to-run noise and its {prior.describe()}, updated per benchmark by the "
+            "ladder's own backtests where it has 8 or more fitted runs; "
             "coverage measured leave-one-data-set-out by `bayes-scaling backtest` (README, Honest extrapolation)")
     learned_on = set(prior.provenance.get("learned_on", ()))
     used = {name.strip() for name in (spec.dataset or "").split(",")}

@@ -19,6 +19,7 @@ that monotone map, so the bands are equal-tailed in accuracy too.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 
 import numpy as np
@@ -77,8 +78,10 @@ def predict(
         Seed of the predictive noise draws.
     form_error : None, bool, FormErrorPrior or dict
         The form-error term (:mod:`bayes_scaling.form_error`): ``None`` (the
-        default) uses the shipped prior for direct laws and none for two-stage
-        laws; ``False`` gives the purely parametric law; a
+        default) uses the fit's own (``attrs["form_error"]``: the shipped prior
+        updated by the ladder's own backtests, written by
+        :func:`bayes_scaling.pipeline.run_spec`) or else the shipped prior for
+        direct laws, and none for two-stage laws; ``False`` gives the purely parametric law; a
         :class:`~bayes_scaling.form_error.FormErrorPrior` uses that prior.
 
     Returns
@@ -117,7 +120,7 @@ def predict(
 
     inputs = {f"log_{name}": rescale(name, values) for name, values in columns.items()}
     draws = posterior_draws(idata)
-    prior = resolve(form_error, law)
+    prior = fit_form_error(idata, form_error)
     _, largest = fitted_compute_range(idata)
     beyond = np.log10(compute / largest)
     shift = form_error_shift(prior, compute, largest, len(draws["sigma"]), seed)
@@ -148,10 +151,15 @@ def predict(
     return out
 
 
+def fit_form_error(idata, form_error=None):
+    """The form-error term a prediction from ``idata`` uses (``form_error`` as in :func:`predict`)."""
+    # A fit whose ladder was backtested on itself carries its updated form error.
+    stored = idata.attrs.get("form_error")
+    return resolve(json.loads(stored) if form_error is None and stored else form_error, get_law(idata.attrs["law"]))
+
+
 def fit_refusal(idata) -> str | None:
     """Why a fit's extrapolations are refused (:func:`bayes_scaling.form_error.refusal`), or None."""
-    import json
-
     excluded = json.loads(idata.attrs.get("excluded", "{}"))
     return refusal(int(idata["observed_data"].sizes["point"]), int(excluded.get("near_chance", 0)))
 

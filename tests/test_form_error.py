@@ -7,7 +7,7 @@ from conftest import conjugate_split_record
 
 from bayes_scaling.backtest import TAU_GRID, bayes_draws, learn_prior, split_log_likelihood
 from bayes_scaling.errors import SpecError
-from bayes_scaling.form_error import FormErrorPrior, decades_beyond, refusal, resolve
+from bayes_scaling.form_error import FormErrorPrior, LadderFormError, decades_beyond, refusal, resolve
 from bayes_scaling.laws import get_law
 from bayes_scaling.predict import predict
 
@@ -162,3 +162,22 @@ def test_every_direct_law_takes_the_form_error_on_its_likelihood_scale(name):
     density = law.predictive_log_density(draws, inputs, y, np.random.default_rng(1), shift=shift)
     expected = student_t.logpdf(y[None, :], draws["nu"][:, None], loc=mean + shift, scale=draws["sigma"][:, None])
     np.testing.assert_allclose(density, expected, rtol=1e-8)
+
+
+def test_a_ladders_own_backtests_move_its_tau_towards_the_truth():
+    # Internal splits of a ladder whose form bends with tau 0.02 (well behaved)
+    # or 0.5 (badly): the prior's median (0.11) moves towards each.
+    prior = FormErrorPrior.default()
+    rng = np.random.default_rng(4)
+    for truth in (0.02, 0.5):
+        tables = [split_log_likelihood(conjugate_split_record(rng, "a", truth, 1.0)) for _ in range(3)]
+        ladder = LadderFormError.update(prior, tables)
+        median = ladder.tau_quantiles((0.5,))[0]
+        if truth < 0.1:
+            assert median < 0.6 * prior.tau_quantiles((0.5,))[0], median
+        else:
+            assert median > 2 * prior.tau_quantiles((0.5,))[0], median
+        # Stored in a fit's attributes as JSON and read back by predict.
+        assert resolve(ladder.to_dict(), get_law("power_law")) == ladder
+        draws = ladder.tau_draws(20_000, np.random.default_rng(0))
+        assert abs(np.median(draws) / median - 1) < 0.15
