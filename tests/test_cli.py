@@ -52,6 +52,15 @@ def test_predict_from_saved_fit(fitted_folder, tmp_path, capsys):
                  "--csv", str(out_csv)]) == 0
     printed = capsys.readouterr().out
     assert "extrapolation" in printed
+    # The fit carries the shipped prior updated by the ladder's own backtests, and predict uses it;
+    # the simulated law is exactly right, so the update narrows tau below the prior's.
+    assert "updated by this ladder's own backtests" in printed
+    from bayes_scaling.form_error import FormErrorPrior
+    from bayes_scaling.predict import fit_form_error
+    from bayes_scaling.saving import load_fit
+
+    ladder = fit_form_error(load_fit(fitted_folder / "fits" / "sim.nc"))
+    assert ladder.tau_quantiles((0.5,))[0] < FormErrorPrior.default().tau_quantiles((0.5,))[0]
     table = pd.read_csv(out_csv)
     assert table["compute"].tolist() == [1e21, 1e23]
     assert (table["lower_90"] < table["median"]).all() and (table["median"] < table["upper_90"]).all()
