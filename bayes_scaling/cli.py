@@ -237,8 +237,6 @@ def _backtest(args) -> int:
 
 
 def _groups(args) -> int:
-    from dataclasses import replace
-
     from bayes_scaling.decisions import compare_groups
     from bayes_scaling.pipeline import load_table
     from bayes_scaling.inference import fit_many, prepare
