@@ -71,7 +71,8 @@ from bayes_scaling.form_error import (
 )
 from bayes_scaling.inference import fit_many, prepare
 from bayes_scaling.laws import get_law, law_inputs
-from bayes_scaling.predict import posterior_draws
+from bayes_scaling.evaluate import held_out_frame
+from bayes_scaling.predict import fitted_compute_range, posterior_draws
 
 #: Interval probabilities scored.
 LEVELS = (0.5, 0.8, 0.9, 0.95)
@@ -127,7 +128,8 @@ class SplitRecord:
 
     ``mean_draws`` are the law's mean on ``log(-log Q)`` at each held-out run,
     per kept posterior draw; ``sigma`` and ``nu`` the Student-t noise draws.
-    ``fitted_x`` (design inputs) and ``fitted_z`` serve the point-fit baselines.
+    ``fitted_inputs``, ``fitted_z`` and ``held_inputs`` (rescaled inputs) serve
+    the point-fit baselines.
     """
 
     dataset: str
@@ -262,15 +264,18 @@ def ladder_splits(data, n: int = 2) -> list:
 def fit_log_likelihood(idata) -> np.ndarray:
     """``log p(held-out runs | tau)`` on :data:`TAU_GRID` of a fit with held-out runs (its posterior integrated out)."""
     law = get_law(idata.attrs["law"])
-    held = idata["held_out_data"]
-    frame = pd.DataFrame({name: np.asarray(held[name]) for name in ("flops", "params", "tokens", "k", "value",
-                                                                     "chance")})
+    frame = held_out_frame(idata)
+    draws, mean = _draws_at(law, idata, frame)
+    return held_out_log_likelihood(mean, draws["sigma"], draws["nu"], law.observations(frame),
+                                   decades_beyond(frame["flops"], fitted_compute_range(idata)[1]))
+
+
+def _draws_at(law, idata, frame: pd.DataFrame) -> tuple[dict, np.ndarray]:
+    """A fit's posterior thinned to :data:`KEEP_DRAWS`, and the law's mean (draws, runs) at the runs of ``frame``."""
     draws = {name: _thin(values, KEEP_DRAWS) for name, values in posterior_draws(idata).items()}
     inputs = law_inputs(law, frame)
     mean = np.asarray(jax.vmap(lambda t: law.mean(t, inputs))({name: draws[name] for name in law.parameters}))
-    largest = float(np.asarray(idata["constant_data"]["flops"]).max())
-    return held_out_log_likelihood(mean, draws["sigma"], draws["nu"], law.observations(frame),
-                                   decades_beyond(frame["flops"], largest))
+    return draws, mean
 
 
 def ladder_form_error(prior: FormErrorPrior, inner_fits) -> FormErrorPrior | LadderFormError:
@@ -308,11 +313,9 @@ def fit_splits(splits, *, quiet: bool = True, **sampler) -> list[SplitRecord]:
 
 
 def _record(law, entry, ladder, benchmark, cutoff, data, idata) -> SplitRecord:
-    draws = {name: _thin(values, KEEP_DRAWS) for name, values in posterior_draws(idata).items()}
     held = data.held_out.reset_index(drop=True)
     held_inputs = law_inputs(law, held)
-    theta = {name: draws[name] for name in law.parameters}
-    mean = np.asarray(jax.vmap(lambda t: law.mean(t, held_inputs))(theta))
+    draws, mean = _draws_at(law, idata, held)
     largest = float(data.fitted["flops"].max())
     frame = pd.DataFrame({
         "run_id": held["run_id"].astype(str).to_numpy(), "flops": held["flops"].to_numpy(float),

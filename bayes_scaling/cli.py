@@ -46,6 +46,9 @@ def _pairs(text: str) -> dict[str, str]:
     return out
 
 
+_NO_FORM_ERROR = "intervals from the law's parameters alone, without the form-error term beyond the data"
+
+
 def _add_sampler(parser):
     group = parser.add_argument_group("sampler")
     group.add_argument("--num-warmup", type=int, help="warm-up iterations per chain (default 1000)")
@@ -53,8 +56,7 @@ def _add_sampler(parser):
     group.add_argument("--num-chains", type=int, help="chains (default 4)")
     group.add_argument("--seed", type=int, help="PRNG seed (default 0)")
     group.add_argument("--quiet", action="store_true", help="no progress or diagnostics on stderr")
-    group.add_argument("--no-form-error", action="store_true",
-                       help="intervals from the law's parameters alone, without the form-error term beyond the data")
+    group.add_argument("--no-form-error", action="store_true", help=_NO_FORM_ERROR)
     group.add_argument("--no-retry", action="store_true",
                        help="do not refit a fit that fails a sampling check (by default: once, longer warm-up)")
     group.add_argument("--strict", action="store_true",
@@ -128,8 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--k", type=_floats, help="samples per problem, for pass@k")
     predict.add_argument("--prob", type=_floats, default=[0.5, 0.9], help="interval probabilities (default 0.5,0.9)")
     predict.add_argument("--csv", type=Path, help="also write the table here")
-    predict.add_argument("--no-form-error", action="store_true",
-                         help="intervals from the law's parameters alone, without the form-error term beyond the data")
+    predict.add_argument("--no-form-error", action="store_true", help=_NO_FORM_ERROR)
 
     backtest = commands.add_parser(
         "backtest", help="leave-future-out coverage of predictive intervals on the bundled ladders")
@@ -222,7 +223,8 @@ def _backtest(args) -> int:
         **sampler,
     )
     print(f"backtest: {len(result.records)} splits fitted ({len(result.skipped)} skipped, listed in skipped.csv); "
-          "form_error is scored with its prior learned without the data set scored, "
+          "form_error is scored with its prior learned without the data set scored, form_error_ladder with that "
+          "prior updated by each ladder's own backtests (what `fit` does), "
           "form_error_all with the prior learned on every data set (in-sample); every method is scored on the "
           "same runs, those the package answers (n_refused: runs of splits it refuses to extrapolate, an emerging "
           "benchmark on too few runs above chance)")

@@ -127,16 +127,17 @@ class FormErrorPrior:
 
         return np.exp(self.loc + self.scale * norm.ppf(np.asarray(probs, dtype=float)))
 
+    def tau_draws(self, n_draws: int, rng: np.random.Generator) -> np.ndarray:
+        """Draws of ``tau`` from this prior."""
+        return np.exp(self.loc + self.scale * rng.standard_normal(n_draws))
+
     def shift_draws(self, distance, n_draws: int, rng: np.random.Generator) -> np.ndarray:
         """Draws of ``delta`` at ``distance`` decades beyond the data, shape (draws, points).
 
         One ``tau`` and one ``b`` per draw, shared by every point: the form bends
         one way for a whole benchmark.
         """
-        distance = np.clip(np.asarray(distance, dtype=float), 0.0, None)
-        tau = np.exp(self.loc + self.scale * rng.standard_normal(n_draws))
-        slope = tau * rng.standard_normal(n_draws)
-        return slope[:, None] * distance[None, :] ** self.power
+        return _bend(self.tau_draws(n_draws, rng), distance, self.power, rng)
 
     def describe(self) -> str:
         low, mid, high = self.tau_quantiles()
@@ -215,9 +216,13 @@ class LadderFormError:
         return np.exp(np.interp(np.asarray(probs, dtype=float), cdf, np.asarray(self.log_tau)))
 
     def shift_draws(self, distance, n_draws: int, rng: np.random.Generator) -> np.ndarray:
-        distance = np.clip(np.asarray(distance, dtype=float), 0.0, None)
-        slope = self.tau_draws(n_draws, rng) * rng.standard_normal(n_draws)
-        return slope[:, None] * distance[None, :] ** self.power
+        """As :meth:`FormErrorPrior.shift_draws`, with ``tau`` from this ladder's grid."""
+        return _bend(self.tau_draws(n_draws, rng), distance, self.power, rng)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "LadderFormError":
+        return cls(tuple(values["log_tau"]), tuple(values["weights"]), float(values.get("power", 1.0)),
+                   dict(values.get("provenance", {})))
 
     def to_dict(self) -> dict:
         return {"kind": "ladder", **asdict(self)}
@@ -226,6 +231,13 @@ class LadderFormError:
         low, mid, high = self.tau_quantiles()
         return (f"form error: z += b d^{self.power:.2f}, b ~ Normal(0, tau), tau from the shipped prior updated by "
                 f"this ladder's own backtests (median {mid:.3f}, 90% [{low:.3f}, {high:.3f}] per decade)")
+
+
+def _bend(tau: np.ndarray, distance, power: float, rng: np.random.Generator) -> np.ndarray:
+    """``b d^power`` with ``b ~ Normal(0, tau^2)``, one ``b`` per draw of ``tau``: shape (draws, points)."""
+    distance = np.clip(np.asarray(distance, dtype=float), 0.0, None)
+    slope = tau * rng.standard_normal(len(tau))
+    return slope[:, None] * distance[None, :] ** power
 
 
 def decades_beyond(compute, largest_fitted: float) -> np.ndarray:
@@ -253,8 +265,6 @@ def resolve(form_error, law) -> FormErrorPrior | None:
     if isinstance(form_error, (FormErrorPrior, LadderFormError)):
         return form_error
     if isinstance(form_error, dict):
-        if form_error.get("kind") == "ladder":
-            return LadderFormError(tuple(form_error["log_tau"]), tuple(form_error["weights"]),
-                                   float(form_error.get("power", 1.0)), dict(form_error.get("provenance", {})))
-        return FormErrorPrior.from_dict(form_error)
+        kind = LadderFormError if form_error.get("kind") == "ladder" else FormErrorPrior
+        return kind.from_dict(form_error)
     raise SpecError(f"option form_error: expected True, False or a FormErrorPrior, got {form_error!r}")

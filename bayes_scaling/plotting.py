@@ -17,7 +17,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from bayes_scaling.laws import get_law, inputs_along_compute  # noqa: E402
-from bayes_scaling.predict import fitted_compute_range, predict  # noqa: E402
+from bayes_scaling.predict import fit_form_error, fitted_compute_range, predict  # noqa: E402
 
 OKABE_ITO = {
     "blue": "#0072B2",
@@ -136,7 +136,7 @@ def plot_bands(
             ax.plot(grid, table[f"predictive_lower_{widest}"], color=colour, ls=":", lw=1,
                     label=f"{widest}% interval, new run")
             ax.plot(grid, table[f"predictive_upper_{widest}"], color=colour, ls=":", lw=1)
-            if not table.attrs["form_error"].startswith("off"):
+            if fit_form_error(idata, form_error) is not None:
                 parametric = predict(idata, prob=prob, form_error=False, **grid_inputs(grid))
                 beyond = grid >= hi_fit
                 for bound in ("lower", "upper"):

@@ -475,8 +475,9 @@ def _interval_calibration_section(spec: Spec, add_table, add_figure) -> "_Sectio
     summary, reliability = shipped_backtest()
     section.text(
         "Coverage of those intervals on runs beyond the fitted range, measured by `bayes-scaling backtest` on the "
-        "bundled ladders (rolling cut-offs, every larger run scored). `form_error`: the form-error prior learned "
-        "without the data set scored (leave one data set out); `form_error_all`: the prior learned on every data "
+        "bundled ladders (rolling cut-offs, every larger run scored). `form_error_ladder`: the form-error prior "
+        "learned without the data set scored (leave one data set out), updated by each ladder's own backtests, as "
+        "`bayes-scaling fit` does; `form_error`: that prior alone; `form_error_all`: the prior learned on every data "
         "set, the one the package ships (in-sample); `parametric`: the law's parameters and noise alone; "
         "`bootstrap`: the paper's point fit with a residual bootstrap; `conformal`: split-conformal intervals "
         "growing with distance. `coverage_90_low`/`_high`: 95% bootstrap interval over (benchmark, ladder) pairs.")
