@@ -5,7 +5,13 @@ prior and data simulated from them, the rank of each true value among its
 posterior draws is uniform. :func:`sbc` does exactly that with the batched
 engine: draw parameters and observations from the same NumPyro model that is
 fitted (on the likelihood scale, so no simulated point is dropped), fit every
-simulation, and rank the truths. :func:`rank_uniformity` tests the ranks.
+simulation, and rank the truths. :func:`rank_uniformity` tests the ranks,
+:func:`contraction` says how much each posterior learned beyond its prior, and
+:func:`calibration_failures` applies the README's rule to both.
+
+Uniform ranks alone do not show a working sampler: one that returns prior
+draws gives exactly uniform ranks. Hence the contraction check beside them
+(Betancourt 2018: ``1 - var_posterior / var_prior``; 0 for prior draws).
 
 A fast version runs in the test suite; ``benchmarks/calibration.py`` runs the
 full one and prints the table summarised in the README.
@@ -13,7 +19,8 @@ full one and prints the table summarised in the README.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import jax
 import numpy as np
@@ -59,17 +66,21 @@ class SBCResult:
     ranks : pandas.DataFrame
         One row per (simulation, parameter): ``rank`` in ``0..n_ranked`` and
         ``n_ranked``, the number of (thinned) draws ranked against.
+        and ``posterior_sd``, the standard deviation of all its draws.
     max_rhat : numpy.ndarray
         Largest R-hat of each simulation's fit, to tell calibration failures
         from sampling failures.
     n_divergent : numpy.ndarray
         Divergent transitions per simulation.
+    prior_sd : dict
+        Parameter -> standard deviation of its prior (from 4000 prior draws).
     """
 
     form: str
     ranks: pd.DataFrame
     max_rhat: np.ndarray
     n_divergent: np.ndarray
+    prior_sd: dict = field(default_factory=dict)
 
 
 def sbc(
@@ -80,7 +91,8 @@ def sbc(
     n_ranked: int = 99,
     chunk: int | None = None,
     seed: int = 0,
-    **sampler,
+    sampler=None,
+    **settings,
 ) -> SBCResult:
     """Run simulation-based calibration of a form.
 
@@ -100,8 +112,12 @@ def sbc(
         :data:`~bayes_scaling.engine.MIN_BATCH` to share programs.
     seed : int
         Seed of the prior draws and of the sampler.
-    **sampler
-        Options of :func:`bayes_scaling.engine.sample_batch`; ``chain_method``
+    sampler : callable, optional
+        What fits the simulations, with the signature and return value of
+        :func:`bayes_scaling.engine.sample_batch` (the default). The tests pass
+        deliberately broken samplers here to show that the checks fail them.
+    **settings
+        Options of the sampler; ``chain_method``
         defaults to what :func:`~bayes_scaling.inference.fit_many` picks, so
         the simulations run the programs that users' fits run.
 
@@ -113,12 +129,15 @@ def sbc(
     from bayes_scaling.inference import SamplerSettings
     from arviz_base import from_dict
 
-    sampler.setdefault("chain_method", SamplerSettings().resolved_chain_method())
+    settings.setdefault("chain_method", SamplerSettings().resolved_chain_method())
+    sampler = sampler or sample_batch
 
     law = get_law(form)
     priors = law.priors()
     inputs = sbc_inputs(law, n_points)
     simulated = Predictive(law.model, num_samples=n_sims, parallel=True)(jax.random.key(seed), priors, inputs)
+    prior_draws = Predictive(law.model, num_samples=4000, parallel=True)(jax.random.key(seed + 10**6), priors, inputs)
+    prior_sd = {name: float(np.std(prior_draws[name])) for name in priors}
     sites = [name for name in simulated if name not in priors and np.ndim(simulated[name]) == 2]
     ys = [
         {site: np.asarray(simulated[site][i]) for site in sites} if len(sites) > 1
@@ -129,8 +148,8 @@ def sbc(
     rows, rhats, divergences = [], [], []
     for start in range(0, n_sims, chunk):
         block = list(range(start, min(start + chunk, n_sims)))
-        batch = sample_batch(law, priors, [inputs] * len(block), [ys[i] for i in block], seed=seed + 1 + start,
-                             **sampler)
+        batch = sampler(law, priors, [inputs] * len(block), [ys[i] for i in block], seed=seed + 1 + start,
+                        **settings)
         for j, i in enumerate(block):
             posterior = {name: np.asarray(values[j]) for name, values in batch.posterior.items()}
             stats = {name: np.asarray(values[j]) for name, values in batch.sample_stats.items()}
@@ -141,11 +160,12 @@ def sbc(
                 draws = posterior[name].reshape(-1)
                 keep = draws[np.linspace(0, draws.size - 1, n_ranked).astype(int)]
                 rows.append({"simulation": i, "parameter": name,
-                             "rank": int(np.sum(keep < float(simulated[name][i]))), "n_ranked": n_ranked})
-    return SBCResult(law.name, pd.DataFrame(rows), np.asarray(rhats), np.asarray(divergences))
+                             "rank": int(np.sum(keep < float(simulated[name][i]))), "n_ranked": n_ranked,
+                             "posterior_sd": float(np.std(draws))})
+    return SBCResult(law.name, pd.DataFrame(rows), np.asarray(rhats), np.asarray(divergences), prior_sd)
 
 
-def rank_uniformity(result: SBCResult, bins: int = 4) -> pd.DataFrame:
+def rank_uniformity(result: SBCResult, bins: int = 10) -> pd.DataFrame:
     """Per parameter, a chi-square test that the ranks are uniform.
 
     The ranks ``0..n_ranked`` fall into ``bins`` equal bins (``n_ranked + 1``
@@ -173,4 +193,42 @@ def rank_uniformity(result: SBCResult, bins: int = 4) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-__all__ = ["MIN_BATCH", "SBCResult", "rank_uniformity", "sbc", "sbc_inputs"]
+def contraction(result: SBCResult) -> pd.Series:
+    """Median posterior contraction of each parameter, ``1 - var_posterior / var_prior``.
+
+    Near 1: the data pin the parameter down; near 0: the posterior is the
+    prior (a sampler that returns prior draws scores 0, up to noise).
+    """
+    ranks = result.ranks
+    ratio = (ranks["posterior_sd"] / ranks["parameter"].map(result.prior_sd)) ** 2
+    return (1.0 - ratio).groupby(ranks["parameter"], sort=False).median().rename("contraction")
+
+
+def calibration_failures(result: SBCResult, *, bins: int = 10, family_alpha: float = 0.05,
+                         min_contraction: Mapping[str, float] | None = None) -> list[str]:
+    """The README's calibration rule; an empty list means the form passes.
+
+    A form fails when any of its m parameters has a rank-uniformity p-value
+    (:func:`rank_uniformity`, ``bins`` bins) at or below ``family_alpha / m``
+    (Bonferroni: a calibrated form fails with probability at most
+    ``family_alpha``), or when a parameter named in ``min_contraction``
+    contracts less than stated (:func:`contraction`), which a sampler that
+    returns prior draws does.
+
+    Returns
+    -------
+    list of str
+        One line per failed check, naming the parameter and the numbers.
+    """
+    table = rank_uniformity(result, bins=bins)
+    threshold = family_alpha / len(table)
+    failures = [f"{result.form}.{row.parameter}: ranks not uniform, p = {row.p_value:.2g} <= {threshold:.2g} "
+                f"(counts {row.counts})" for row in table.itertuples() if row.p_value <= threshold]
+    contracted = contraction(result)
+    for name, least in (min_contraction or {}).items():
+        if not contracted[name] >= least:
+            failures.append(f"{result.form}.{name}: posterior contraction {contracted[name]:.2f} < {least}")
+    return failures
+
+
+__all__ = ["MIN_BATCH", "SBCResult", "calibration_failures", "contraction", "rank_uniformity", "sbc", "sbc_inputs"]

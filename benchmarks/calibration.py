@@ -10,7 +10,9 @@ For each form: draw parameters from its default priors, simulate a 40-run
 ladder from its own model, fit every simulation with NUTS (4 chains, batched),
 and rank each true value among 99 thinned posterior draws. Prints, per form and
 parameter, the chi-square statistic of the ranks in 10 bins, its p-value, the
-mean normalised rank (0.5 expected) and the bin counts, plus the share of fits
+mean normalised rank (0.5 expected), the bin counts and the posterior
+contraction (1 - posterior variance / prior variance), the README's verdict
+(:func:`bayes_scaling.calibration.calibration_failures`), plus the share of fits
 with R-hat above 1.01 and with divergences. Uniform ranks (large p-values, mean
 near 0.5) mean the posterior is calibrated.
 """
@@ -23,7 +25,7 @@ import time
 import numpy as np
 import pandas as pd
 
-from bayes_scaling.calibration import rank_uniformity, sbc
+from bayes_scaling.calibration import calibration_failures, contraction, rank_uniformity, sbc
 
 FORMS = ("power_law", "saturating_power_law", "bnsl", "additive_nd", "pass_at_k", "two_stage")
 
@@ -50,7 +52,10 @@ def main(argv=None):
         elapsed = time.perf_counter() - start
         print(f"\n{form}: {args.sims} simulations, {elapsed:.0f} s; fits with R-hat > 1.01: "
               f"{np.mean(result.max_rhat > 1.01):.0%}, with divergences: {np.mean(result.n_divergent > 0):.0%}")
+        table = table.merge(contraction(result).reset_index(), on="parameter")
         print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+        failures = calibration_failures(result, bins=args.bins)
+        print("passes (every p above 0.05 / m)" if not failures else "FAILS: " + "; ".join(failures))
 
 
 if __name__ == "__main__":
