@@ -23,6 +23,7 @@ from bayes_scaling.laws.pass_at_k import paper_coefficients as pass_at_k_paper_c
 from bayes_scaling.predict import predict
 
 from conftest import FAST
+from references import LINEAR, NONLINEAR, assert_matches_reference
 
 # ----------------------------------------------------------------- simulation
 
@@ -160,6 +161,9 @@ def test_recovers_known_parameters(form, truth, request):
     for name, value in truth.items():
         lo, hi = interval(idata, name)
         assert lo <= value <= hi, f"{name}: {value} outside 90% interval [{lo:.3f}, {hi:.3f}]"
+    # Prior draws, or a posterior twice too narrow, would also pass the lines
+    # above; against an independent least-squares fit they do not.
+    assert_matches_reference(idata, truth, **(NONLINEAR if form == "additive" else LINEAR))
 
 
 def test_simulated_designs():
