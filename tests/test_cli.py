@@ -3,6 +3,7 @@
 import subprocess
 import sys
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -44,6 +45,22 @@ def test_fit_writes_outputs(fitted_folder, capsys):
     assert len(held) == 5  # points above 2e21 of 27 spread over 1e18..1e22
     summary = pd.read_csv(fitted_folder / "summary.csv")
     assert summary.loc[0, "n_fitted"] == 22
+
+
+def test_fit_in_a_fresh_process_gives_identical_draws(fitted_folder, small_csv, tmp_path):
+    # The fixture fitted in this process; a user's second run is another process
+    # (its own JAX start, traced or loaded programs): the same data, spec and seed
+    # must give the same draws bit for bit (README, "Reliability").
+    from bayes_scaling.saving import load_fit
+
+    args = ["fit", "--data", str(small_csv), "--columns", "FLOPs=flops,score=value", "--benchmark", "sim",
+            "--max-compute", "2e21", *SMALL]
+    again = run_cli(*args, "--out", str(tmp_path / "again"))
+    assert again.returncode == 0, again.stderr[-2000:]
+    ours, theirs = (load_fit(folder / "fits" / "sim.nc") for folder in (fitted_folder, tmp_path / "again"))
+    for name in ("log_a", "alpha", "sigma", "nu"):
+        np.testing.assert_array_equal(ours["posterior"][name].values, theirs["posterior"][name].values)
+    assert ours.attrs["form_error"] == theirs.attrs["form_error"]
 
 
 def test_predict_from_saved_fit(fitted_folder, tmp_path, capsys):

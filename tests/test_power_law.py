@@ -75,12 +75,16 @@ def test_prior_override_is_used(dclm):
     assert np.asarray(idata["posterior"]["alpha"]).mean() < 0.05
 
 
-def test_same_seed_same_draws(dclm):
+def test_same_seed_same_draws_other_seed_other_draws(dclm):
+    # An implementation that ignored the seed would pass the first check alone.
     data = bs.select(dclm, "piqa", tpr=20, max_compute=1e20)
-    kwargs = dict(FAST, seed=3)
-    first = bs.fit(data, **kwargs)["posterior"]["alpha"].values
-    second = bs.fit(data, **kwargs)["posterior"]["alpha"].values
+    first = bs.fit(data, **FAST, seed=3)["posterior"]["alpha"].values
+    second = bs.fit(data, **FAST, seed=3)["posterior"]["alpha"].values
+    other = bs.fit(data, **FAST, seed=4)["posterior"]["alpha"].values
     np.testing.assert_array_equal(first, second)
+    assert not np.any(first == other), "seed 4 repeats draws of seed 3"
+    # Same posterior all the same: means within a few Monte Carlo errors (sd / sqrt(ESS ~ 1000)).
+    assert abs(first.mean() - other.mean()) < 5 * first.std() / np.sqrt(1000)
 
 
 def test_unknown_prior_name_is_rejected(dclm):

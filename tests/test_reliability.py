@@ -53,13 +53,23 @@ def median(fit, name):
 def test_one_outlying_run_does_not_drag_the_fit(edge_fits):
     clean, robust, normal = edge_fits["clean"], edge_fits["outlier"], edge_fits["normal"]
     at = [1e22]
-    shift_t = abs(predict(robust, at)["median"].iloc[0] - predict(clean, at)["median"].iloc[0])
-    shift_normal = abs(predict(normal, at)["median"].iloc[0] - predict(clean, at)["median"].iloc[0])
+
+    def median_accuracy(fit):
+        # The parameters' band: its median is a function of the draws alone (the
+        # form-error term adds zero-median noise that would only add Monte Carlo error).
+        return predict(fit, at, form_error=False)["median"].iloc[0]
+
+    shift_t = abs(median_accuracy(robust) - median_accuracy(clean))
+    shift_normal = abs(median_accuracy(normal) - median_accuracy(clean))
     # The Student-t likelihood treats the run as an outlier (small nu) and its
     # extrapolation barely moves; a normal likelihood is pulled towards it.
-    # Measured: nu 2.1 (19 without the outlier), shifts 0.0005 and 0.014.
+    # The README's figures, pinned: nu 2.1 (19 without the outlier), shifts
+    # 0.0003 and 0.0138 (seed 0). Tolerances are about 5 Monte Carlo standard
+    # errors of a difference of medians (1e-4 per median for the Student-t fits,
+    # 3e-4 for the normal one, from the spread of per-chain medians / 2).
     assert median(robust, "nu") < 5 < median(edge_fits["clean"], "nu")
-    assert shift_t < 0.005 and shift_normal > 2 * shift_t, (shift_t, shift_normal)
+    assert shift_t < 0.0008, shift_t
+    assert 0.0123 <= shift_normal <= 0.0153, shift_normal
     assert abs(median(robust, "alpha") - median(clean, "alpha")) < 0.01
 
 
