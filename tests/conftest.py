@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import zlib
 
 import numpy as np
 import pandas as pd
@@ -77,9 +78,63 @@ LONGEST_FIRST = ["test_notebooks.py", "test_additive_and_pass_at_k.py", "test_co
                  "test_two_stage.py", "test_engine.py", "test_cli.py", "test_report.py"]
 
 
-def pytest_collection_modifyitems(items):
+def pytest_collection_modifyitems(config, items):
+    _keep_slow_share(config, items)
     rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
     items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
+
+
+# ------------------------------------------------------------ slow shares
+# `--slow-share=I/N` keeps, of the tests marked slow, those whose node id hashes
+# to I modulo N (zlib.crc32: the same in every process and on every machine, and
+# a test keeps its share when others are added). The N shares partition the slow
+# tests; CI (.ci/run) runs `-m slow` with one share, I from the commit hash.
+# Tests not marked slow are kept.
+
+
+def pytest_addoption(parser):
+    parser.addoption("--slow-share", metavar="I/N", default=None,
+                     help="of the tests marked slow, run share I of N (0 <= I < N): those whose "
+                          "crc32(node id) mod N is I")
+
+
+def _slow_share(config) -> tuple[int, int] | None:
+    value = config.getoption("slow_share")
+    if value is None:
+        return None
+    try:
+        index, count = (int(part) for part in value.split("/"))
+    except ValueError:
+        raise pytest.UsageError(f"--slow-share={value}: expected I/N, e.g. 0/2") from None
+    if not 0 <= index < count:
+        raise pytest.UsageError(f"--slow-share={value}: needs 0 <= I < N")
+    return index, count
+
+
+def slow_share_of(nodeid: str, count: int) -> int:
+    """The share of ``count`` a slow test falls in."""
+    return zlib.crc32(nodeid.encode("utf-8")) % count
+
+
+def _keep_slow_share(config, items):
+    share = _slow_share(config)
+    if share is None:
+        return
+    index, count = share
+    kept, dropped = [], []
+    for item in items:
+        outside = item.get_closest_marker("slow") and slow_share_of(item.nodeid, count) != index
+        (dropped if outside else kept).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+
+
+def pytest_report_header(config):
+    if (share := _slow_share(config)) is not None:
+        index, count = share
+        return [f"slow share {index}/{count}: tests marked slow whose crc32(node id) mod {count} is {index}"]
+    return []
 
 
 # ------------------------------------------------------------ compile time
