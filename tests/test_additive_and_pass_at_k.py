@@ -314,6 +314,7 @@ def test_all_zero_evaluations_are_counted_apart(dclm):
     assert {81, 84, 85, *range(96, 108)} <= set(blocks(dclm, zero, "lbpp"))
     assert {82, 96, 99, 100} <= set(blocks(dclm, zero, "mbpp"))
     # ... with the tiny HumanEval runs (1e18-4.6e18 FLOPs) that may truly solve nothing.
+    # The raw file's all-zero HumanEval rows (test_datasets re-reads them there).
     assert blocks(dclm, zero, "humaneval") == [1, 56, 59, 63, 68, 100]
     assert {b: len(blocks(dclm, zero, b)) for b in ["humaneval", "mbpp", "lbpp"]} == {
         "humaneval": 6, "mbpp": 19, "lbpp": 52}

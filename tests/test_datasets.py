@@ -12,14 +12,29 @@ from bayes_scaling.schema import COLUMNS
 
 #: Published benchmark means of Large Language Monkeys pass@k (7 Pythia models, k = 1, 100, 10000),
 #: shipped with the tests; the file's header gives their origin and licence.
+#: The raw copies (``shared/data`` beside the repository), where they are.
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 LLMONKEYS_REFERENCE = Path(__file__).resolve().parent / "data" / "llmonkeys_pythia_math_passk.csv"
 
-# (name, rows, distinct runs) as derived from the shared copies; see PROVENANCE.md.
+#: Krajewski et al.: 13 accuracy columns (acc and acc_norm of ARC-Easy, ARC-Challenge, HellaSwag, PIQA,
+#: SciQ; acc of Winogrande, LAMBADA, MMLU), 3 exact-match (TriviaQA, WebQS, GSM8K; MATH apart), 3 losses,
+#: 3 code benchmarks x 8 k. Where the source leaves cells empty, the runs that have them, counted in the raw
+#: copies (SOURCE.md; re-counted by test_partial_columns_match_the_raw_copies where they are beside us):
+KRAJEWSKI_PER_RUN = 13 + 3 + 3 + 3 * 8
+DCLM_RUNS_WITH_MATH = 43
+C4_RUNS_WITH_CODE = {"humaneval": 27, "mbpp": 24, "lbpp": 26}
+
+# (name, rows, distinct runs), each built from PROVENANCE.md's description of the file.
 EXPECTED = [
-    ("krajewski2025_dclm", 6407, 148),
-    ("krajewski2025_c4", 1452, 44),
-    ("gadre2024", 5616, 104),
-    ("olmo_ladder", 1184, 32),
+    # 149 source rows, one duplicate dropped; MATH only where the source has it.
+    ("krajewski2025_dclm", 148 * KRAJEWSKI_PER_RUN + DCLM_RUNS_WITH_MATH, 148),
+    # 44 runs; the code benchmarks only where the source has them.
+    ("krajewski2025_c4", 44 * (KRAJEWSKI_PER_RUN - 3 * 8) + 8 * sum(C4_RUNS_WITH_CODE.values()), 44),
+    # 104 runs x (46 task accuracies + 8 validation losses).
+    ("gadre2024", 104 * (46 + 8), 104),
+    # 30 ladder runs and 2 targets x (13 tasks x (acc_norm, bpb) + 11 validation losses).
+    ("olmo_ladder", 32 * (13 * 2 + 11), 32),
+    # 7 Pythia models x 15 k (1, 2, 4, ..., 8192, 10000).
     ("llmonkeys_pythia_math", 7 * 15, 7),
 ]
 
@@ -35,6 +50,26 @@ def test_bundled_dataset_shape(name, rows, runs):
     acc = acc[acc["metric"] != "bpb"]
     assert acc["value"].between(0, 1).all()
     assert acc["chance"].between(0, 1, inclusive="left").all()
+
+
+def test_partial_columns_match_the_raw_copies(dclm):
+    # The counts above, read off the raw copies with plain pandas (not the loader), and the loader's
+    # tables agreeing with them benchmark by benchmark.
+    raw = SHARED / "krajewski2025"
+    if not raw.is_dir():
+        pytest.skip("shared/data not beside the repository: the raw copies are not shipped")
+    source = pd.read_csv(raw / "dclm_mixture.csv")
+    assert source["math_minerva_exact_match"].notna().sum() == DCLM_RUNS_WITH_MATH
+    assert dclm.loc[dclm["benchmark"] == "math", "run_id"].nunique() == DCLM_RUNS_WITH_MATH
+    c4_source = pd.read_csv(raw / "c4_mixture.csv")
+    c4 = bs.load_dataset("krajewski2025_c4")
+    for benchmark, runs in C4_RUNS_WITH_CODE.items():
+        assert c4_source[f"{benchmark}_pass@1"].notna().sum() == runs, benchmark
+        assert c4.loc[c4["benchmark"] == benchmark, "run_id"].nunique() == runs, benchmark
+    # The HumanEval runs that solve nothing at any k (test_additive_and_pass_at_k lists them).
+    columns = [f"humaneval_pass@{k}" for k in (1, 2, 4, 8, 16, 32, 64, 128)]
+    zero = source[(source[columns] == 0).all(axis=1)]["file_block_order"].tolist()
+    assert zero == [1, 56, 59, 63, 68, 100]
 
 
 def test_krajewski_dclm_layout(dclm):

@@ -382,7 +382,10 @@ def test_pass_at_k_report_from_the_command_line(tmp_path, capsys):
             assert (out / "figures" / f"{name}{suffix}").stat().st_size > 5_000, name
     assert len(page.images) == 5  # the four above and the reliability diagram of the intervals
     errors = pd.read_csv(out / "tables" / "held_out_error.csv")
-    assert errors["benchmark"].tolist() == ["math"] and errors["n_held_out"].tolist() == [30]
+    # Held out: the runs above 1e22 FLOPs (Pythia-6.9B and 12B), at each of their k.
+    beyond = table[(table["run_id"] != "pythia-70m") & (table["flops"] > 1e22)]
+    assert beyond["run_id"].nunique() == 2 and len(beyond) == 2 * 15
+    assert errors["benchmark"].tolist() == ["math"] and errors["n_held_out"].tolist() == [len(beyond)]
     # The sampler options of the command line are in the written spec.
     written = load_spec(out / "spec.toml")
     assert (written.num_warmup, written.num_samples, written.form) == (500, 500, "pass_at_k")
