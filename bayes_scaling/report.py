@@ -366,8 +366,10 @@ def held_out_error(fits: dict, prob: float = 0.9) -> pd.DataFrame:
     pandas.DataFrame
         ``form``, ``benchmark``, ``n_held_out``, ``mae_median``,
         ``mae_lower_P``, ``mae_upper_P`` (over posterior draws of the mean
-        curve) and ``mae_of_median`` (the error of the posterior median, as
-        in the scores). A row ``all`` per form pools the runs of its
+        curve) and ``mae_of_median`` (the error of the posterior median of
+        the curve from the parameters alone; the scores' median also carries
+        the form-error draws, which move it by Monte Carlo error only, as
+        the form error has median zero). A row ``all`` per form pools the runs of its
         benchmarks when there are several.
     """
     tag = f"{100 * prob:g}"

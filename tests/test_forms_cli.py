@@ -50,7 +50,12 @@ def test_fit_spec_of_each_form(name, tmp_path, capsys):
     summary = pd.read_csv(tmp_path / "summary.csv")
     assert summary["benchmark"].tolist() == [benchmark]
     held = pd.read_csv(tmp_path / "held_out.csv")
-    assert len(held) > 0 and held["median"].between(0, 1).all()
+    # The held-out runs are those beyond the spec's cut-off, each predicted with nested bands,
+    # and inside_90 says whether its observed value lies in the new-run band.
+    assert len(held) > 0 and (held["compute"] > spec.max_compute).all() and (held["region"] == "extrapolation").all()
+    assert ((held["lower_90"] <= held["median"]) & (held["median"] <= held["upper_90"])).all()
+    inside = (held["predictive_lower_90"] <= held["observed"]) & (held["observed"] <= held["predictive_upper_90"])
+    assert (inside == held["inside_90"]).all()
     # Laws with a floor report the accuracy they saturate at, with its interval.
     has_floor = spec.form in ("saturating_power_law", "bnsl")
     assert ("implied maximum accuracy" in printed) == has_floor

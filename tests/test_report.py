@@ -198,7 +198,13 @@ def test_tables_hold_one_row_per_benchmark(report, page):
     assert sorted(errors["benchmark"]) == ["all", "all", "arc_easy", "arc_easy", "hellaswag", "hellaswag"]
     assert (errors["mae_lower_90"] <= errors["mae_median"]).all()
     assert (errors["mae_median"] <= errors["mae_upper_90"]).all()
-    assert errors["mae_median"].between(0, 0.2).all()
+    # The error of the parameters' posterior median is the scores table's, up to the Monte Carlo error
+    # the form-error draws add to the scores' median (about 0.001 in accuracy a decade out; measured
+    # differences up to 0.0006); pooled rows weigh runs alike (17 per benchmark).
+    bayes = scores[scores["method"] == "bayes"].set_index(["form", "benchmark"])["mae"]
+    for row in errors.itertuples():
+        expected = bayes[row.form].mean() if row.benchmark == "all" else bayes[(row.form, row.benchmark)]
+        assert abs(row.mae_of_median - expected) < 0.002, (row.form, row.benchmark, row.mae_of_median, expected)
     loo = report.tables["loo"]
     assert sorted(loo["benchmark"]) == ["arc_easy", "arc_easy", "hellaswag", "hellaswag"]
     assert loo.groupby("benchmark")["weight"].sum().to_numpy() == pytest.approx([1.0, 1.0])
@@ -401,7 +407,10 @@ def test_dclm_report_end_to_end(tmp_path):
     result = build_report(spec, tmp_path, quiet=True)
     duel = result.tables["direct_vs_two_stage"]
     assert list(duel["benchmark"]) == ["arc_easy", "hellaswag", "all"]
-    assert duel["p_direct_closer"].between(0, 1).all()
+    # P(direct closer) agrees with the posterior of the difference d = MAE_direct - MAE_two_stage.
+    assert ((duel["p_direct_closer"] > 0.5) == (duel["difference_median"] < 0)).all()
+    assert (duel.loc[duel["difference_upper_90"] < 0, "p_direct_closer"] >= 0.95).all()
+    assert (duel.loc[duel["difference_lower_90"] > 0, "p_direct_closer"] <= 0.05).all()
     assert {"bands_power_law", "bands_two_stage", "forest_direct_vs_two_stage"} <= set(result.figures)
     assert "loo" not in result.tables
     text = result.html.read_text(encoding="utf-8")
