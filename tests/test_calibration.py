@@ -35,7 +35,10 @@ from bayes_scaling.engine import MIN_BATCH, BatchSamples, sample_batch
 # smallest batch, so that these fits reuse compiled programs.
 FORMS = {
     "power_law": dict(num_warmup=500, num_samples=500),
-    "saturating_power_law": dict(num_warmup=500, num_samples=500),
+    # 1000 draws, as in the README's calibration run: at 500, seed 3 gave sigma ranks with p = 0.0002
+    # (counts 5 11 3 11 1 1 7 2 14 5; no bias, mean rank 0.50, ESS above 1100 in every fit), and 0.10
+    # for the same simulations at 1000 draws; seed 4 passes at both. Chosen after that run, and said so.
+    "saturating_power_law": dict(num_warmup=500, num_samples=1000),
     "bnsl": dict(num_warmup=1000, num_samples=1000),
     "additive_nd": dict(num_warmup=500, num_samples=500),
     "pass_at_k": dict(num_warmup=500, num_samples=500),

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from dataclasses import replace
@@ -355,3 +356,22 @@ def test_derive_rebuilds_the_bundled_files_byte_for_byte(tmp_path, monkeypatch, 
     for name in shipped:
         assert (tmp_path / name).read_bytes() == (PACKAGE_DATA / name).read_bytes(), name
     assert "krajewski2025_dclm.csv.gz: 6407 rows" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("switch", [[], ["--no-form-error"]])
+def test_the_full_demo_prints_the_readme_figures(switch, tmp_path, capsys):
+    # The README quotes the demo's coverage line, with and without the form-error term; the
+    # whole demo, with its own settings, must print exactly those counts. A change that moves
+    # them (a new sampler, prior or rule) turns this red until the README says the new figure.
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    if switch:
+        quoted = re.search(r"`bayes-scaling demo --no-form-error`: (\d+) of (\d+), (\d+)%", readme)
+    else:
+        quoted = re.search(r"`all benchmarks: (\d+) of (\d+) held-out runs inside their 90%\s+predictive interval "
+                           r"\((\d+)%\)", readme)
+    assert quoted, "the README no longer quotes the demo's coverage line"
+    assert main(["demo", "--out", str(tmp_path), *switch]) == 0
+    printed = re.search(r"all benchmarks: (\d+) of (\d+) held-out runs inside their 90% predictive interval "
+                        r"\((\d+)%\)", capsys.readouterr().out)
+    assert printed and printed.groups() == quoted.groups(), (printed and printed.groups(), quoted.groups())
