@@ -151,7 +151,10 @@ def fit_many(
         the warm-up and a higher target acceptance (:func:`retry_settings`),
         all such fits in one batch. The retried fit replaces the first and
         says so in its ``retry`` attribute; if it still fails, its
-        ``warnings`` attribute lists what.
+        ``warnings`` attribute lists what. A fit whose extrapolations are
+        refused for lack of data (:func:`bayes_scaling.form_error.refusal`:
+        an emerging benchmark with too few runs above chance) is not retried:
+        a longer warm-up cannot add runs. Its ``retry_declined`` attribute says why.
 
     Returns
     -------
@@ -188,6 +191,13 @@ def fit_many(
         if not diagnostics.ok:
             failing.append(index)
         results.append(idata)
+    declined = [i for i in failing if _data_refusal(prepared[i][0])] if retry else []
+    for index in declined:
+        results[index].attrs["retry_declined"] = _data_refusal(prepared[index][0])
+    failing = [i for i in failing if i not in declined]
+    if not quiet and declined:
+        print(f"  not retrying {len(declined)} fit(s) that cannot extrapolate: "
+              + ", ".join(prepared[i][0].label for i in declined), file=sys.stderr)
     if retry and failing:
         stronger = retry_settings(num_warmup, target_accept_prob)
         if not quiet:
@@ -207,6 +217,14 @@ def fit_many(
             note = " (after a retry)" if "retry" in idata.attrs else ""
             print(f"  {data.label} diagnostics{note}: {diagnose(idata)}", file=sys.stderr)
     return results
+
+
+def _data_refusal(data: ScalingData) -> str | None:
+    """Why this data cannot support extrapolation (:func:`bayes_scaling.form_error.refusal`), or None."""
+    from bayes_scaling.form_error import refusal
+
+    near_chance = int((data.excluded["reason"] == "near_chance").sum()) if len(data.excluded) else 0
+    return refusal(len(data.fitted), near_chance)
 
 
 def data_warnings(law, data: ScalingData) -> list[dict]:

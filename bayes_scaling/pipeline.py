@@ -163,6 +163,7 @@ def run_spec(
                 "min_ess_tail": diagnostics.min_ess_tail,
                 "n_divergent": diagnostics.n_divergent,
                 "retried": "retry" in idata.attrs,
+                "retry_declined": idata.attrs.get("retry_declined", ""),
                 "warnings": "; ".join(diagnostics.problems()),
             }
         )
@@ -265,6 +266,8 @@ def format_summary(result: AnalysisResult, prob: float = 0.9) -> str:
         lines.append(f"intervals: {interval_note(result.spec)}")
     for row in result.summary.to_dict("records"):
         retried = " after a retry with a longer warm-up" if row.get("retried") else ""
+        if row.get("retry_declined"):
+            retried = " (not retried: a longer warm-up cannot add runs above chance)"
         if row.get("warnings"):
             lines.append(f"WARNING {row['benchmark']}: sampling checks failed{retried}: {row['warnings']}")
         elif retried:
