@@ -1,6 +1,6 @@
-"""Benchmark: many direct-law fits, one at a time with NumPyro, batched, and with PyStan.
+"""Benchmark: many direct-law fits, one at a time with NumPyro, batched, with PyStan and with nutpie.
 
-Run from the repository root (PyStan is optional: ``pip install pystan``)::
+Run from the repository root (PyStan and nutpie are optional: ``pip install pystan nutpie pymc``)::
 
     python benchmarks/fit_many.py                 # everything
     python benchmarks/fit_many.py --no-stan --sizes 1,10,100
@@ -15,6 +15,9 @@ ratios and hold-out cut-offs) with
     (and Stan's diagonal metric, the only one PyStan offers; the batched
     engine adapts a dense one, and the "diagonal metric" row shows what that
     is worth),
+(d) nutpie (optional: ``pip install nutpie pymc``) on the same PyMC model,
+    compiled once with the data swapped per fit, with its diagonal and
+    low-rank metrics and at the engine's target acceptance,
 
 and prints wall time, the median over fits of the minimum bulk ESS per second
 per fit, and the ratios. Then it times the batched engine on 1, 10, 100 and
@@ -93,6 +96,29 @@ def min_bulk_ess(draws: dict[str, np.ndarray]) -> np.ndarray:
     return np.min(np.stack([np.asarray(ess[name]) for name in PARAMETERS]), axis=0)
 
 
+def lockstep_efficiency(n_steps: np.ndarray, sizes, chain_method: str = "parallel") -> tuple[float, float, float]:
+    """How much of the vectorised leapfrog work the chains needed, during sampling.
+
+    ``n_steps`` is the engine's (fits, chains, draws) count of leapfrog steps. The engine
+    runs each length group (:func:`bayes_scaling.engine.length_groups`) as one program,
+    its fits split in contiguous blocks over the devices; in one NUTS iteration every
+    lane (fit x chain) of a block runs until the block's longest trajectory ends. Returns
+    (mean steps per lane and draw, mean over draws of each block's longest, useful work /
+    executed work). Padding fits (copies of a group's first fit) are left out, so the
+    executed work is, if anything, understated.
+    """
+    useful = executed = longest = blocks = 0.0
+    for group in engine.length_groups(list(sizes)):
+        devices = engine._device_split(engine._pad_count(len(group))) if chain_method == "parallel" else 1
+        for block in np.array_split(np.asarray(group), devices):
+            lanes = n_steps[block].reshape(-1, n_steps.shape[-1])  # (lanes, draws)
+            useful += lanes.sum()
+            executed += lanes.shape[0] * lanes.max(axis=0).sum()
+            longest += lanes.max(axis=0).mean()
+            blocks += 1
+    return float(n_steps.mean()), longest / blocks, useful / executed
+
+
 def run_single_numpyro(datasets, settings) -> tuple[float, np.ndarray]:
     """(a) A fresh NumPyro MCMC per dataset, 4 vectorised chains each."""
     import jax
@@ -130,6 +156,7 @@ def run_batched(datasets, settings, seed=0, chain_method="parallel", **options) 
         chain_method=chain_method, **options,
     )
     elapsed = time.perf_counter() - start
+    run_batched.last = samples
     return elapsed, min_bulk_ess(samples.posterior)
 
 
@@ -151,6 +178,39 @@ def run_stan(datasets, settings) -> tuple[float, float, np.ndarray]:
             index = len(fit.sample_and_sampler_param_names) + fit.param_names.index(name)
             # _draws is (parameters, draws, chains); ESS wants (chains, draws).
             per_fit[name].append(np.asarray(fit._draws[index]).T)
+    elapsed = time.perf_counter() - start
+    return compile_time, elapsed, min_bulk_ess({k: np.stack(v) for k, v in per_fit.items()})
+
+
+def run_nutpie(datasets, settings, **options) -> tuple[float, float, np.ndarray]:
+    """(d) nutpie on a PyMC model: compile once (timed apart), then swap each dataset in and sample.
+
+    The same priors and Student-t likelihood as the engine's power law; ``options`` go to
+    ``nutpie.sample`` (``adaptation="low_rank"``: its low-rank metric).
+    """
+    import nutpie
+    import pymc as pm
+
+    _, inputs, y = datasets[0]
+    with pm.Model() as model:
+        x_data = pm.Data("x", np.asarray(inputs["log_compute"]))
+        y_data = pm.Data("y", np.asarray(y))
+        log_a = pm.Normal("log_a", 0.0, 1.5)
+        alpha = pm.HalfNormal("alpha", 0.5)
+        sigma = pm.HalfNormal("sigma", 0.5)
+        nu = pm.Gamma("nu", alpha=2.0, beta=0.1)
+        pm.StudentT("obs", nu=nu, mu=log_a - alpha * x_data, sigma=sigma, observed=y_data, shape=x_data.shape)
+    start = time.perf_counter()
+    compiled = nutpie.compile_pymc_model(model)
+    compile_time = time.perf_counter() - start
+    per_fit = {name: [] for name in PARAMETERS}
+    start = time.perf_counter()
+    for i, (_, inputs, y) in enumerate(datasets):
+        fit = nutpie.sample(compiled.with_data(x=np.asarray(inputs["log_compute"]), y=np.asarray(y)),
+                            draws=settings["num_samples"], tune=settings["num_warmup"], chains=settings["num_chains"],
+                            seed=i, progress_bar=False, **options)
+        for name in PARAMETERS:
+            per_fit[name].append(np.asarray(fit.posterior[name]))
     elapsed = time.perf_counter() - start
     return compile_time, elapsed, min_bulk_ess({k: np.stack(v) for k, v in per_fit.items()})
 
@@ -190,6 +250,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1,10,100,1000", help="batch sizes for the scaling table")
     parser.add_argument("--no-stan", action="store_true", help="skip PyStan")
+    parser.add_argument("--no-nutpie", action="store_true", help="skip nutpie (the CPU anchor; pip install nutpie pymc)")
     parser.add_argument("--no-single", action="store_true", help="skip one-at-a-time NumPyro")
     parser.add_argument("--no-demo", action="store_true", help="skip timing the demo")
     parser.add_argument("--single-limit", type=int, default=20,
@@ -224,6 +285,10 @@ def main(argv=None):
         rates["batched (first call)"] = report("batched, first call", cold, ess, len(datasets))
     warm, ess = run_batched(datasets, settings, seed=1)
     rates["batched"] = report("batched, compiled", warm, ess, len(datasets))
+    mean_steps, block_longest, efficiency = lockstep_efficiency(run_batched.last.sample_stats["n_steps"],
+                                                                run_batched.last.sizes)
+    print(f"  (lockstep, sampling phase: {mean_steps:.1f} leapfrog steps per chain and draw, the longest of each "
+          f"device block {block_longest:.1f}; {efficiency:.0%} of the executed steps were needed)")
     if jax.local_device_count() > 1 and not args.no_one_device:
         run_batched(datasets, settings, seed=1, chain_method="vectorized")  # compile
         warm, ess = run_batched(datasets, settings, seed=1, chain_method="vectorized")
@@ -257,8 +322,19 @@ def main(argv=None):
         else:
             rates["stan"] = report("pystan, one at a time", elapsed, ess, len(datasets))
             print(f"  (pystan compile, once: {compile_time:.1f} s, not included above)")
+    if not args.no_nutpie:
+        variants = {"nutpie, diagonal": {}, "nutpie, low-rank": {"adaptation": "low_rank"},
+                    "nutpie, diagonal, accept 0.9": {"target_accept": settings["target_accept_prob"]}}
+        try:
+            for label, options in variants.items():
+                compile_time, elapsed, ess = run_nutpie(datasets, settings, **options)
+                rates[label] = report(label, elapsed, ess, len(datasets))
+                print(f"  ({label} compile, once: {compile_time:.1f} s, not included above; "
+                      f"from a cold start: {compile_time + elapsed:.1f} s for all {len(datasets)} fits)")
+        except ImportError:
+            print("nutpie not installed: skipped (pip install nutpie pymc)")
     print()
-    for name in ("numpyro", "stan"):
+    for name in [key for key in rates if key.startswith("nutpie")] + ["numpyro", "stan"]:
         if name in rates:
             first = rates.get("batched (first call)")
             print(f"ESS/s per fit, batched (compiled) / {name}: {rates['batched'] / rates[name]:.2f}x"
