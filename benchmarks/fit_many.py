@@ -101,16 +101,20 @@ def lockstep_efficiency(n_steps: np.ndarray, sizes, chain_method: str = "paralle
 
     ``n_steps`` is the engine's (fits, chains, draws) count of leapfrog steps. The engine
     runs each length group (:func:`bayes_scaling.engine.length_groups`) as one program,
-    its fits split in contiguous blocks over the devices; in one NUTS iteration every
-    lane (fit x chain) of a block runs until the block's longest trajectory ends. Returns
+    called on a few of its fits at a time (``engine.CALL_FITS``), each call's fits split
+    in contiguous blocks over the devices; in one NUTS iteration every lane (fit x chain)
+    of a block runs until the block's longest trajectory ends. Returns
     (mean steps per lane and draw, mean over draws of each block's longest, useful work /
     executed work). Padding fits (copies of a group's first fit) are left out, so the
     executed work is, if anything, understated.
     """
     useful = executed = longest = blocks = 0.0
-    for group in engine.length_groups(list(sizes)):
-        devices = engine._device_split(engine._pad_count(len(group))) if chain_method == "parallel" else 1
-        for block in np.array_split(np.asarray(group), devices):
+    calls = [call for group in engine.length_groups(list(sizes)) for _, call in engine._calls(group)]
+    for call in calls:
+        devices = engine._device_split(engine._pad_count(len(call))) if chain_method == "parallel" else 1
+        for block in np.array_split(np.asarray(call), devices):
+            if not len(block):  # a device that runs only padding fits
+                continue
             lanes = n_steps[block].reshape(-1, n_steps.shape[-1])  # (lanes, draws)
             useful += lanes.sum()
             executed += lanes.shape[0] * lanes.max(axis=0).sum()

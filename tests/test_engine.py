@@ -280,3 +280,29 @@ def test_grouped_batch_returns_fits_in_the_order_given(monkeypatch):
     loglik = batch.log_likelihood["y"]
     assert loglik.shape == (40, 2, 3, 32)
     np.testing.assert_array_equal(loglik.sum(axis=-1)[:, 0, 0], lengths)
+
+
+def test_a_cpu_runs_each_group_in_small_calls_padded_alike(monkeypatch):
+    # Small calls waste fewer lockstep steps on a CPU (engine.CALL_FITS); each call of a group is
+    # padded to the group's length, so one compiled program serves them all, and the fits come
+    # back in the order given. Without sampling, as above.
+    calls = []
+
+    def fake_group(law, priors, inputs_list, y_list, fit_keys, length=None, **settings):
+        calls.append((len(y_list), length))
+        first = np.array([y[0] for y in y_list])[:, None, None] * np.ones((1, 2, 3))
+        loglik = np.zeros((len(y_list), 2, 3, length))
+        return engine.BatchSamples({"log_a": first}, {"diverging": first > 1e9}, {"y": loglik},
+                                   [len(y) for y in y_list])
+
+    monkeypatch.setattr(engine, "_sample_group", fake_group)
+    monkeypatch.setattr(engine, "LENGTH_GROUP", {jax.default_backend(): 16})
+    monkeypatch.setattr(engine, "CALL_FITS", {jax.default_backend(): 4})
+    law = available_laws()["power_law"]
+    lengths = [6 if i % 2 else 24 for i in range(40)] + [30]
+    ys = [np.full(n, float(i)) for i, n in enumerate(lengths)]
+    batch = sample_batch(law, law.priors(), [{"log_compute": np.zeros(n)} for n in lengths], ys)
+    # 20 fits of 6 points (padded to 8) in 5 calls; 21 of 24-30 points (padded to 32) in 6 calls.
+    assert calls == [(4, 8)] * 5 + [(4, 32)] * 5 + [(1, 32)]
+    np.testing.assert_array_equal(batch.posterior["log_a"][:, 0, 0], np.arange(41))
+    assert batch.sizes == lengths
