@@ -558,19 +558,21 @@ def sample_batch(
     # the same whatever its length), so a fit's draws do not depend on its group.
     fit_keys = jax.random.split(jax.random.key(seed), len(inputs_list))
     sizes = [n_points(y) for y in y_list]
-    calls = [piece for group in length_groups(sizes) for piece in _calls(group)]
+    # Every call of a group is padded to the group's length, so that they share one program.
+    calls = [(_pad_length(max(sizes[i] for i in group)), np.asarray(call))
+             for group in length_groups(sizes) for call in _calls(group)]
     parts = [
         _sample_group(law, priors, [inputs_list[i] for i in call], [y_list[i] for i in call], fit_keys[call],
-                      length=_pad_length(max(sizes[i] for i in group)), **settings)
-        for group, call in ((group, np.asarray(call)) for group, call in calls)
+                      length=length, **settings)
+        for length, call in calls
     ]
     return parts[0] if len(parts) == 1 else _merge_groups(parts, [call for _, call in calls])
 
 
-def _calls(group: Sequence[int]) -> list[tuple[list[int], list[int]]]:
-    """(group, call) pairs: a length group cut into the program calls :data:`CALL_FITS` allows."""
+def _calls(group: Sequence[int]) -> list[list[int]]:
+    """A length group cut into the program calls :data:`CALL_FITS` allows."""
     size = CALL_FITS.get(jax.default_backend(), len(group))
-    return [(list(group), list(group[i:i + size])) for i in range(0, len(group), size)]
+    return [list(group[i:i + size]) for i in range(0, len(group), size)]
 
 
 def n_points(y) -> int:

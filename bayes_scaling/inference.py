@@ -191,9 +191,10 @@ def fit_many(
         if not diagnostics.ok:
             failing.append(index)
         results.append(idata)
-    declined = [i for i in failing if _data_refusal(prepared[i][0])] if retry else []
+    refused = {i: _data_refusal(*prepared[i]) for i in failing} if retry else {}
+    declined = [i for i, reason in refused.items() if reason]
     for index in declined:
-        results[index].attrs["retry_declined"] = _data_refusal(prepared[index][0])
+        results[index].attrs["retry_declined"] = refused[index]
     failing = [i for i in failing if i not in declined]
     if not quiet and declined:
         print(f"  not retrying {len(declined)} fit(s) that cannot extrapolate: "
@@ -219,12 +220,16 @@ def fit_many(
     return results
 
 
-def _data_refusal(data: ScalingData) -> str | None:
-    """Why this data cannot support extrapolation (:func:`bayes_scaling.form_error.refusal`), or None."""
+def _data_refusal(data: ScalingData, inputs, y) -> str | None:
+    """Why a prepared dataset cannot support extrapolation, or None.
+
+    The counts :func:`bayes_scaling.predict.fit_refusal` reads off the finished
+    fit (observed points, runs excluded near chance), taken before sampling.
+    """
     from bayes_scaling.form_error import refusal
 
     near_chance = int((data.excluded["reason"] == "near_chance").sum()) if len(data.excluded) else 0
-    return refusal(len(data.fitted), near_chance)
+    return refusal(n_points(y), near_chance)
 
 
 def data_warnings(law, data: ScalingData) -> list[dict]:

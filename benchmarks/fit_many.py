@@ -109,7 +109,7 @@ def lockstep_efficiency(n_steps: np.ndarray, sizes, chain_method: str = "paralle
     executed work is, if anything, understated.
     """
     useful = executed = longest = blocks = 0.0
-    calls = [call for group in engine.length_groups(list(sizes)) for _, call in engine._calls(group)]
+    calls = [call for group in engine.length_groups(list(sizes)) for call in engine._calls(group)]
     for call in calls:
         devices = engine._device_split(engine._pad_count(len(call))) if chain_method == "parallel" else 1
         for block in np.array_split(np.asarray(call), devices):
