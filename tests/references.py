@@ -8,7 +8,8 @@ nonlinear least squares (scipy, not the package's sampler) and gives the
 classical standard errors, ``s^2 (J^T J)^-1`` at the optimum; with 30 or more
 runs and priors much wider than the data's information, a calibrated
 posterior has nearly the same centre and spread. :func:`assert_matches_reference`
-states the tolerance.
+states the tolerance. :func:`assert_probability_matches_difference` holds a
+reported probability against the interval it summarises.
 """
 
 from __future__ import annotations
@@ -81,3 +82,17 @@ def assert_matches_reference(idata, start: dict, *, sd_ratio=LINEAR["sd_ratio"],
         moved = abs(draws.mean() - estimates[name]) / errors[name]
         assert sd_ratio[0] <= ratio <= sd_ratio[1], f"{name}: posterior sd / least-squares se = {ratio:.2f}"
         assert moved <= shift, f"{name}: posterior mean {moved:.2f} standard errors from least squares"
+
+
+def assert_probability_matches_difference(table, probability: str, favoured: int = -1):
+    """A table's ``probability`` of one side winning agrees with the posterior of the difference ``d``.
+
+    ``probability`` is ``P(favoured * d > 0)``: above 0.5 exactly where ``difference_median`` has that sign,
+    at least 0.95 where the 90% interval (``difference_lower_90``, ``difference_upper_90``) lies wholly on
+    that side, at most 0.05 where it lies wholly on the other.
+    """
+    ends = (favoured * table["difference_lower_90"], favoured * table["difference_upper_90"])
+    lower, upper = np.minimum(*ends), np.maximum(*ends)
+    assert ((table[probability] > 0.5) == (favoured * table["difference_median"] > 0)).all()
+    assert (table.loc[lower > 0, probability] >= 0.95).all()
+    assert (table.loc[upper < 0, probability] <= 0.05).all()
