@@ -2,15 +2,15 @@
 
 For models this small, one NUTS fit at a time costs loop overhead, not
 arithmetic, so the way to be fast is to run many fits in one program. Every
-(dataset, chain) pair becomes one element of a ``jax.vmap`` over NumPyro's
-functional NUTS kernel (:func:`numpyro.infer.hmc.hmc` with
-``potential_fn_gen``): each keeps its own step size, dense mass matrix and
-diagnostics, exactly as separate fits would. Datasets of different sizes are
-padded to a common length and the padding is masked out of the likelihood, so
-they share one compilation; a large batch is split into groups of similar
-length, since in a batch this wide the padded arithmetic does count. Compiled
-programs are cached by law, priors' structure, sampler settings and shapes.
-"""
+(dataset, chain) pair is a chain of :mod:`bayes_scaling.nuts`, a NUTS that
+steps each chain on a trajectory of its own, one leapfrog step per loop
+iteration: each chain keeps its own step size, dense mass matrix and
+diagnostics, exactly as separate fits would, and a device steps a few dozen
+chains at once, each lane taking the next waiting chain when its own has all
+its draws. Datasets of different sizes are padded to a common length and the
+padding is masked out of the likelihood, so they share one compilation.
+Compiled programs are cached by law, priors' structure, sampler settings and
+shapes, and stored on disk (:mod:`bayes_scaling.stored_programs`)."""
 
 from __future__ import annotations
 
@@ -25,37 +25,35 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
-from numpyro.infer.hmc import HMCState, hmc
-from numpyro.infer.hmc_util import HMCAdaptState
 from jax.flatten_util import ravel_pytree
 from numpyro.distributions import Distribution
 from numpyro.infer.util import initialize_model, log_likelihood
 
-from bayes_scaling.stored_programs import register_namedtuples, stored
-
-# The sampler's state passes between the stored `begin` and `advance` programs.
-register_namedtuples(HMCState, HMCAdaptState)
+from bayes_scaling import nuts
+from bayes_scaling.stored_programs import stored
 
 #: Datasets are padded to at least this many points (and to a power of two),
 #: so that datasets of similar sizes reuse one compiled program.
 PAD_MULTIPLE = 8
 #: Smallest batch of fits a program is compiled for (see `_pad_count`).
 MIN_BATCH = 4
-#: Calls a batch's iterations are split into, so that progress can be reported between them.
-PROGRESS_CHUNKS = 10
+#: Most leapfrog steps of every chain one program call runs, so that progress
+#: can be reported between calls (a few hundred draws of a typical chain).
+STEPS_PER_CALL = 2048
 #: Fewest fits run as a group of their own length (see `length_groups`), by
-#: JAX backend. A CPU's leapfrog step costs in proportion to the batch's padded
-#: points, so groups of similar length pay; a GPU steps the whole batch at once
-#: whatever its padding, and separate groups would only run one after another:
-#: a backend not listed runs every batch as one group.
-LENGTH_GROUP = {"cpu": 16}
-#: Most fits one program call runs, by JAX backend. In one vectorised NUTS
-#: iteration every chain of a device runs until the longest trajectory among
-#: them ends, and on a CPU each lane costs in proportion: small calls run one
-#: after another waste fewer steps (``benchmarks/fit_many.py`` measures it: on
-#: its 91 fits, 72% of the executed leapfrog steps needed in calls of 4, 41% in
-#: one call per group). A GPU steps every lane at once, so it takes the whole group.
-CALL_FITS = {"cpu": MIN_BATCH}
+#: JAX backend; a backend not listed (by default, every one) runs a batch as
+#: one group. Groups would save padded arithmetic, but each costs a
+#: compilation and ends with lanes waiting on its last chains: on
+#: ``benchmarks/fit_many.py``'s 91 fits (8 to 54 points), one group padded to
+#: 64 points ran in 4.9 s, groups of 16 or more of similar length in 6.5 s.
+LENGTH_GROUP: dict = {}
+#: Chains one device steps at once, by JAX backend (see :mod:`bayes_scaling.nuts`).
+#: On a CPU a loop step costs about 14 us plus 1.2 us per lane (a 2-core
+#: machine, power law, 32 points): a few dozen lanes share the fixed cost,
+#: and more would only lengthen the wait on a batch's last chains (16, 32 and
+#: 64 lanes ran the benchmark's 91 fits in 7.6, 6.5 and 8.3 s). A backend not
+#: listed steps every chain of a batch at once.
+LANES = {"cpu": 32}
 #: Environment variable that switches the persistent compilation cache off ("0").
 CACHE_ENV = "BAYES_SCALING_COMPILATION_CACHE"
 #: Environment variable that sets how many CPU cores become devices (see `use_host_cores`).
@@ -247,12 +245,20 @@ class BatchSamples:
         Observed site -> array (fits, chains, draws, padded points).
     sizes : list of int
         Real (unpadded) points of each fit.
+    leapfrog_steps : ndarray or None
+        Leapfrog steps of each (fit, chain), warm-up included.
+    executed_steps : int
+        Leapfrog steps the devices executed for the batch (lanes x loop
+        iterations): ``leapfrog_steps.sum() / executed_steps`` is the share of
+        the work that chains needed, the rest lanes idle at a batch's end.
     """
 
     posterior: dict
     sample_stats: dict
     log_likelihood: dict
     sizes: list
+    leapfrog_steps: np.ndarray | None = None
+    executed_steps: int = 0
 
 
 def _pad_length(n: int) -> int:
@@ -263,10 +269,9 @@ def _pad_length(n: int) -> int:
 def _pad_count(n_fits: int) -> int:
     """Batches are padded too: to at least 4 fits, a power of two up to 16, then a multiple of 16.
 
-    Padding fits are copies of the first dataset whose draws are dropped. In
-    small batches the loop overhead, not the extra chains, sets the cost, while
-    every distinct batch size costs a compilation: one to four fits share one
-    program.
+    Padding fits are copies of the first dataset that are never run (see
+    :func:`_arrangement`), so they cost memory, not steps, while every
+    distinct batch size costs a compilation: one to four fits share one program.
     """
     if n_fits <= MIN_BATCH:
         return MIN_BATCH
@@ -301,7 +306,7 @@ def stack_datasets(inputs_list: Sequence[Mapping], y_list: Sequence,
 
 @functools.lru_cache(maxsize=64)
 def _program(law, priors_key, num_warmup, num_samples, num_chains, target_accept_prob, max_tree_depth,
-             dense_mass, init, shapes, n_devices) -> "Program":
+             dense_mass, init, shapes, n_devices, lanes) -> "Program":
     """Build (once per law, settings, shapes and device count) the jitted functions that run a whole batch.
 
     The program takes the priors as :func:`canonical_priors` leaves, so its
@@ -312,11 +317,13 @@ def _program(law, priors_key, num_warmup, num_samples, num_chains, target_accept
     del shapes  # cache key only: it pins the program's structure
     info = _MODEL_INFO[id(law)]
     potential_gen = info["potential_gen"]
-    init_kernel, sample_kernel = hmc(potential_fn_gen=potential_gen, algo="NUTS")
     _, unravel = ravel_pytree(info["latent_zeros"])
     dim = ravel_pytree(info["latent_zeros"])[0].size
-    total = num_warmup + num_samples
-    chunk = math.ceil(total / PROGRESS_CHUNKS)
+    settings = nuts.Settings(num_warmup, num_samples, target_accept_prob, max_tree_depth, dense_mass)
+    total = settings.total
+
+    def value_and_grad(z, priors, inp, obs, msk):
+        return jax.value_and_grad(lambda v: potential_gen(priors, inp, obs, msk)(unravel(v)))(z)
 
     def start(keys, priors, inputs, y, mask):
         """Initial values, inverse mass matrices and fallback starts of every (fit, chain).
@@ -360,11 +367,8 @@ def _program(law, priors_key, num_warmup, num_samples, num_chains, target_accept
         repeat = lambda a: jnp.repeat(a, num_chains, axis=0)  # noqa: E731
         return (restore_priors(prior_leaves, priors_key), *jax.tree.map(repeat, (inputs, y, mask)))
 
-    def record(state):
-        return state.z, state.diverging, state.energy, state.num_steps, state.accept_prob, state.adapt_state.step_size
-
     def begin(fit_keys, prior_leaves, inputs, y, mask):
-        """Initial NUTS states of every (fit, chain), and empty draw buffers."""
+        """Initial states of every (fit, chain), queued for the lanes, and empty draw buffers."""
         priors, *chain_data = per_chain(prior_leaves, inputs, y, mask)
         split = jax.vmap(jax.random.split)(fit_keys)
         z0, inverse_mass, fallback = start(split[:, 0], priors, inputs, y, mask)
@@ -373,55 +377,24 @@ def _program(law, priors_key, num_warmup, num_samples, num_chains, target_accept
         keys = flat(jax.vmap(lambda k: jax.random.split(k, num_chains))(split[:, 1]))
 
         def init_one(z, imm, backup, key, inp, obs, msk):
-            potential = potential_gen(priors, inp, obs, msk)
+            gradient = lambda v: value_and_grad(v, priors, inp, obs, msk)  # noqa: E731
             # A start where the density is not finite is replaced by the mode.
-            z = jnp.where(jnp.isfinite(potential(unravel(z))), z, backup)
-            return init_chain(priors, z, imm, key, inp, obs, msk)
+            z = jnp.where(jnp.isfinite(gradient(z)[0]), z, backup)
+            return nuts.initial_chain(gradient, z, imm, key, settings)
 
-        state = jax.vmap(init_one)(z0, inverse_mass, fallback, keys, *chain_data)
-        buffers = jax.tree.map(lambda a: jnp.zeros((num_samples, *jnp.shape(a)), jnp.result_type(a)), record(state))
-        return state, buffers
+        pending = jax.vmap(init_one)(z0, inverse_mass, fallback, keys, *chain_data)
+        # Padding fits (no observed point) are never run.
+        queued = jnp.repeat(jnp.any(mask, axis=-1), num_chains)
+        return nuts.start_queue(pending, settings, min(lanes, z0.shape[0]), queued)
 
-    initialised = []
-
-    def init_chain(priors, z, imm, key, inp, obs, msk):
-        """NumPyro's initial NUTS state of one chain, from a flat start ``z``."""
-        initialised.append(True)
-        return init_kernel(
-            unravel(z), num_warmup, inverse_mass_matrix=imm, target_accept_prob=target_accept_prob,
-            max_tree_depth=max_tree_depth, dense_mass=dense_mass, model_args=(priors, inp, obs, msk), rng_key=key,
-        )
-
-    def advance(state, buffers, first, prior_leaves, inputs, y, mask):
-        """Iterations ``first`` to ``first + chunk`` (those below the total) of every chain."""
-        priors, inputs, y, mask = per_chain(prior_leaves, inputs, y, mask)
-        if not initialised:
-            # NumPyro's sample kernel reads settings that its init kernel sets
-            # when traced; where ``begin`` came from disk it was not traced in
-            # this process, so trace one chain's initialisation for its settings.
-            one = lambda a: a[0]  # noqa: E731
-            jax.eval_shape(init_chain, priors, ravel_pytree(jax.tree.map(one, state.z))[0],
-                           one(state.adapt_state.inverse_mass_matrix), one(state.rng_key),
-                           *jax.tree.map(one, (inputs, y, mask)))
-
-        def iteration(carry, i):
-            state, trace = carry
-            state = jax.vmap(lambda st, *data: sample_kernel(st, model_args=(priors, *data)))(state, inputs, y, mask)
-            # One loop over warm-up and sampling, so the NUTS body is compiled
-            # once: warm-up iterations all write slot 0, which the first kept
-            # draw overwrites.
-            slot = jnp.maximum(i - num_warmup, 0)
-            return state, jax.tree.map(lambda buf, new: buf.at[slot].set(new), trace, record(state))
-
-        def step(carry, i):
-            # The last chunk may run past the total; its extra iterations do nothing.
-            return jax.lax.cond(i < total, iteration, lambda carry, _: carry, carry, i), None
-
-        (state, buffers), _ = jax.lax.scan(step, (state, buffers), first + jnp.arange(chunk))
-        return state, buffers
+    def advance(queue, budget, prior_leaves, inputs, y, mask):
+        """Up to ``budget`` leapfrog steps of every lane (fewer where all chains have their draws)."""
+        priors = restore_priors(prior_leaves, priors_key)
+        gradient = lambda z, *data: value_and_grad(z, priors, *data)  # noqa: E731
+        return nuts.run(queue, budget, gradient, (inputs, y, mask), num_chains, settings)
 
     if n_devices == 1:
-        return Program(jax.jit(begin), jax.jit(advance), chunk, total)
+        return Program(jax.jit(begin), jax.jit(advance), total)
     # Several devices (CPU cores exposed as host devices, or GPUs): each runs
     # its share of the fits in a loop of its own. Within one vectorised NUTS
     # step every chain waits for the longest trajectory of its group, so
@@ -430,35 +403,34 @@ def _program(law, priors_key, num_warmup, num_samples, num_chains, target_accept
     specs = _partition_specs()
     sharded = lambda f, kind: jax.jit(jax.shard_map(  # noqa: E731
         f, mesh=mesh, in_specs=specs[kind][0], out_specs=specs[kind][1], check_vma=False))
-    return Program(sharded(begin, "begin"), sharded(advance, "advance"), chunk, total)
+    return Program(sharded(begin, "begin"), sharded(advance, "advance"), total)
 
 
 @dataclass(frozen=True)
 class Program:
-    """A batch's sampler as two jitted functions: ``begin`` (initial states) and ``advance`` (a chunk of iterations).
+    """A batch's sampler as two jitted functions: ``begin`` (initial states) and ``advance`` (leapfrog steps).
 
-    Running the iterations in :data:`PROGRESS_CHUNKS` calls lets the host
-    report progress between them without a callback inside the program,
-    so the same program runs with and without a progress report and can be
-    stored (:mod:`bayes_scaling.stored_programs`).
+    Running the steps in calls of at most :data:`STEPS_PER_CALL` lets the
+    host report progress between them without a callback inside the
+    program, so the same program runs with and without a progress report and
+    can be stored (:mod:`bayes_scaling.stored_programs`).
     """
 
     begin: object
     advance: object
-    chunk: int
     total: int
 
 
 def _partition_specs() -> dict:
     """How ``begin`` and ``advance`` split their arguments and results across devices: (inputs, outputs).
 
-    Per-chain states split along their first axis, draw buffers (draws, chains,
-    ...) along their second; the priors and the iteration number are whole.
+    Chain states and draw buffers split along their first axis (chains); the
+    priors and the step budget are whole.
     """
-    lanes, whole, draws = (jax.sharding.PartitionSpec(*axes) for axes in (("fits",), (), (None, "fits")))
+    lanes, whole = jax.sharding.PartitionSpec("fits"), jax.sharding.PartitionSpec()
     return {
-        "begin": ((lanes, whole, lanes, lanes, lanes), (lanes, draws)),
-        "advance": ((lanes, draws, whole, whole, lanes, lanes, lanes), (lanes, draws)),
+        "begin": ((lanes, whole, lanes, lanes, lanes), lanes),
+        "advance": ((lanes, whole, whole, lanes, lanes, lanes), lanes),
     }
 
 
@@ -542,10 +514,10 @@ def sample_batch(
 
     Notes
     -----
-    A large batch of datasets of different lengths runs as a few programs,
-    one per group of similar length (:func:`length_groups`); on a CPU each
-    program is called on a few fits at a time (:data:`CALL_FITS`), one call
-    after another, so that fewer chains wait on the longest trajectory.
+    A device steps :data:`LANES` chains at once; a lane whose chain has all
+    its draws takes the next waiting one. A chain's random numbers come from
+    its own key and its count of steps, so its draws do not depend on the
+    lane it runs in, nor on the other fits of the batch.
     """
     if init not in ("map", "uniform"):
         raise ValueError(f"option init must be 'map' or 'uniform', got {init!r}")
@@ -557,22 +529,13 @@ def sample_batch(
     # One key per fit, split off the seed in order (a prefix of the split is
     # the same whatever its length), so a fit's draws do not depend on its group.
     fit_keys = jax.random.split(jax.random.key(seed), len(inputs_list))
-    sizes = [n_points(y) for y in y_list]
-    # Every call of a group is padded to the group's length, so that they share one program.
-    calls = [(_pad_length(max(sizes[i] for i in group)), np.asarray(call))
-             for group in length_groups(sizes) for call in _calls(group)]
+    groups = length_groups([n_points(y) for y in y_list])
     parts = [
-        _sample_group(law, priors, [inputs_list[i] for i in call], [y_list[i] for i in call], fit_keys[call],
-                      length=length, **settings)
-        for length, call in calls
+        _sample_group(law, priors, [inputs_list[i] for i in group], [y_list[i] for i in group],
+                      fit_keys[np.asarray(group)], **settings)
+        for group in groups
     ]
-    return parts[0] if len(parts) == 1 else _merge_groups(parts, [call for _, call in calls])
-
-
-def _calls(group: Sequence[int]) -> list[list[int]]:
-    """A length group cut into the program calls :data:`CALL_FITS` allows."""
-    size = CALL_FITS.get(jax.default_backend(), len(group))
-    return [list(group[i:i + size]) for i in range(0, len(group), size)]
+    return parts[0] if len(parts) == 1 else _merge_groups(parts, groups)
 
 
 def n_points(y) -> int:
@@ -630,6 +593,9 @@ def _merge_groups(parts: Sequence[BatchSamples], groups: Sequence[Sequence[int]]
         sample_stats=jax.tree.map(join, *(part.sample_stats for part in parts)),
         log_likelihood=jax.tree.map(join_padded, *(part.log_likelihood for part in parts)),
         sizes=[int(n) for n in sizes],
+        leapfrog_steps=(None if any(part.leapfrog_steps is None for part in parts)
+                        else join(*(part.leapfrog_steps for part in parts))),
+        executed_steps=sum(part.executed_steps for part in parts),
     )
 
 
@@ -639,49 +605,82 @@ def _sample_group(law, priors, inputs_list, y_list, fit_keys, *, num_warmup, num
     """Run one compiled program on a group of fits (see :func:`sample_batch`), padded to ``length`` points."""
     n_fits = len(inputs_list)
     padded = _pad_count(n_fits)
-    inputs_list = list(inputs_list) + [inputs_list[0]] * (padded - n_fits)
-    y_list = list(y_list) + [y_list[0]] * (padded - n_fits)
-    # Padding fits repeat the first fit's key: their draws are dropped.
-    fit_keys = jnp.concatenate([fit_keys, jnp.repeat(fit_keys[:1], padded - n_fits)])
-    inputs, y, mask, sizes = stack_datasets(inputs_list, y_list, length)
-    info = _model_info(law, priors, inputs, y, mask)
     n_devices = _device_split(padded) if chain_method == "parallel" else 1
+    slots = _arrangement(n_fits, padded, n_devices)
+    real = slots >= 0
+    # Padding fits repeat the first fit's data and key, have no observed point, and are not run.
+    inputs_list = [inputs_list[i] for i in np.where(real, slots, 0)]
+    y_list = [y_list[i] for i in np.where(real, slots, 0)]
+    fit_keys = fit_keys[np.where(real, slots, 0)]
+    inputs, y, mask, sizes = stack_datasets(inputs_list, y_list, length)
+    mask[~real] = False
+    info = _model_info(law, priors, inputs, y, mask)
     prior_leaves, priors_key, _ = canonical_priors(priors)
+    lanes = LANES.get(jax.default_backend(), padded * num_chains)
     program = _program(
         law, priors_key, num_warmup, num_samples, num_chains, target_accept_prob,
-        max_tree_depth, dense_mass, init, tuple(sorted(inputs)), n_devices,
+        max_tree_depth, dense_mass, init, tuple(sorted(inputs)), n_devices, lanes,
     )
     description = (law.name, prior_signature(priors), num_warmup, num_samples, num_chains,
-                   target_accept_prob, max_tree_depth, dense_mass, init, n_devices)
+                   target_accept_prob, max_tree_depth, dense_mass, init, n_devices, lanes)
     data = (prior_leaves, inputs, y, mask)
     begin = stored(program.begin, (fit_keys, *data), ("begin", description), law, **_shardings(n_devices, "begin"))
-    state, trace = begin(fit_keys, *data)
+    queue = begin(fit_keys, *data)
     advance = None
-    for first in range(0, program.total, program.chunk):
-        args = (state, trace, jnp.asarray(first, jnp.int32), *data)
+    budget = jnp.asarray(STEPS_PER_CALL, jnp.int32)
+    while True:
+        args = (queue, budget, *data)
         advance = advance or stored(program.advance, args, ("advance", description), law,
                                     **_shardings(n_devices, "advance"))
-        state, trace = advance(*args)
+        queue = advance(*args)
+        draws = np.asarray(queue["draws"])
         if progress:
-            jax.block_until_ready(trace)
-            done = min(first + program.chunk, program.total)
-            print(f"\r  sampling: iteration {done}/{program.total}", end="\n" if done == program.total else "",
-                  file=sys.stderr, flush=True)
-    # The scan stacks iterations first: (draws, fits x chains, ...) -> (fits x chains, draws, ...).
-    z, diverging, energy, n_steps, accept, step_size = jax.tree.map(lambda a: np.swapaxes(np.asarray(a), 0, 1), trace)
+            print(f"\r  sampling: {draws.sum() / draws.size / program.total:.0%} of the iterations",
+                  end="\n" if draws.min() == program.total else "", file=sys.stderr, flush=True)
+        if draws.min() == program.total:
+            break
+    z, diverging, energy, n_steps, accept, step_size = (
+        np.asarray(queue["record"][name])
+        for name in ("z", "diverging", "energy", "n_steps", "accept_prob", "step_size"))
+    unravel = ravel_pytree(info["latent_zeros"])[1]
+    z = jax.tree.map(np.asarray, jax.vmap(jax.vmap(unravel))(z))
     posterior, loglik = _constrain_and_score(law, info, prior_leaves, priors_key, z, inputs, y, mask, padded,
                                              num_chains)
-    keep = lambda a: a[:n_fits]  # noqa: E731  (drop the padding fits)
-    posterior, loglik, sizes = jax.tree.map(keep, posterior), jax.tree.map(keep, loglik), sizes[:n_fits]
+    # The fits in the order given, without the padding.
+    order = np.empty(n_fits, int)
+    order[slots[real]] = np.flatnonzero(real)
+    keep = lambda a: a[order]  # noqa: E731
+    posterior, loglik, sizes = jax.tree.map(keep, posterior), jax.tree.map(keep, loglik), [sizes[i] for i in order]
     shape = (padded, num_chains, num_samples)
     stats = {
-        "diverging": np.asarray(diverging).reshape(shape)[:n_fits],
-        "energy": np.asarray(energy).reshape(shape)[:n_fits],
-        "n_steps": np.asarray(n_steps).reshape(shape)[:n_fits],
-        "acceptance_rate": np.asarray(accept).reshape(shape)[:n_fits],
-        "step_size": np.asarray(step_size).reshape(shape)[:n_fits],
+        "diverging": keep(np.asarray(diverging).reshape(shape)),
+        "energy": keep(np.asarray(energy).reshape(shape)),
+        "n_steps": keep(np.asarray(n_steps).reshape(shape)),
+        "acceptance_rate": keep(np.asarray(accept).reshape(shape)),
+        "step_size": keep(np.asarray(step_size).reshape(shape)),
     }
-    return BatchSamples(posterior=posterior, sample_stats=stats, log_likelihood=loglik, sizes=sizes)
+    lanes_per_device = queue["chain"].shape[0] // n_devices
+    return BatchSamples(posterior=posterior, sample_stats=stats, log_likelihood=loglik, sizes=sizes,
+                        leapfrog_steps=keep(np.asarray(queue["steps"]).reshape(padded, num_chains)),
+                        executed_steps=int(np.asarray(queue["loop_steps"]).sum()) * lanes_per_device)
+
+
+def _arrangement(n_fits: int, padded: int, n_devices: int) -> np.ndarray:
+    """Which fit each of ``padded`` places holds (-1: padding), the real fits shared evenly over the devices.
+
+    Each device runs a contiguous block of places; its real fits come first
+    in its block (the queue of :func:`bayes_scaling.nuts.start_queue` stops
+    at the first padding fit), and no device gets more than one real fit more
+    than another.
+    """
+    block = padded // n_devices
+    shares = np.diff(np.linspace(0, n_fits, n_devices + 1).round().astype(int))
+    slots = np.full(padded, -1)
+    start = 0
+    for device, share in enumerate(shares):
+        slots[device * block:device * block + share] = np.arange(start, start + share)
+        start += share
+    return slots
 
 
 def _mesh(n_devices: int) -> jax.sharding.Mesh:
@@ -694,7 +693,11 @@ def _shardings(n_devices: int, kind: str) -> dict:
     if n_devices == 1:
         return {}
     mesh = _mesh(n_devices)
-    named = lambda specs: tuple(jax.sharding.NamedSharding(mesh, spec) for spec in specs)  # noqa: E731
+    def named(specs):  # a spec, or a tuple of specs (one per argument)
+        if isinstance(specs, jax.sharding.PartitionSpec):
+            return jax.sharding.NamedSharding(mesh, specs)
+        return tuple(jax.sharding.NamedSharding(mesh, spec) for spec in specs)
+
     inputs, outputs = _partition_specs()[kind]
     return {"in_shardings": named(inputs), "out_shardings": named(outputs)}
 

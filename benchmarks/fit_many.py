@@ -96,31 +96,14 @@ def min_bulk_ess(draws: dict[str, np.ndarray]) -> np.ndarray:
     return np.min(np.stack([np.asarray(ess[name]) for name in PARAMETERS]), axis=0)
 
 
-def lockstep_efficiency(n_steps: np.ndarray, sizes, chain_method: str = "parallel") -> tuple[float, float, float]:
-    """How much of the vectorised leapfrog work the chains needed, during sampling.
+def lane_efficiency(samples) -> tuple[float, float]:
+    """(mean leapfrog steps per chain and kept draw, share of the executed steps the chains needed).
 
-    ``n_steps`` is the engine's (fits, chains, draws) count of leapfrog steps. The engine
-    runs each length group (:func:`bayes_scaling.engine.length_groups`) as one program,
-    called on a few of its fits at a time (``engine.CALL_FITS``), each call's fits split
-    in contiguous blocks over the devices; in one NUTS iteration every lane (fit x chain)
-    of a block runs until the block's longest trajectory ends. Returns
-    (mean steps per lane and draw, mean over draws of each block's longest, useful work /
-    executed work). Padding fits (copies of a group's first fit) are left out, so the
-    executed work is, if anything, understated.
+    The engine steps ``engine.LANES`` chains per device at once, and a lane whose chain has
+    its draws takes the next waiting one; what is not needed is lanes idling at the end of a
+    batch, while the last chains finish (``BatchSamples.executed_steps``).
     """
-    useful = executed = longest = blocks = 0.0
-    calls = [call for group in engine.length_groups(list(sizes)) for call in engine._calls(group)]
-    for call in calls:
-        devices = engine._device_split(engine._pad_count(len(call))) if chain_method == "parallel" else 1
-        for block in np.array_split(np.asarray(call), devices):
-            if not len(block):  # a device that runs only padding fits
-                continue
-            lanes = n_steps[block].reshape(-1, n_steps.shape[-1])  # (lanes, draws)
-            useful += lanes.sum()
-            executed += lanes.shape[0] * lanes.max(axis=0).sum()
-            longest += lanes.max(axis=0).mean()
-            blocks += 1
-    return float(n_steps.mean()), longest / blocks, useful / executed
+    return float(samples.sample_stats["n_steps"].mean()), float(samples.leapfrog_steps.sum() / samples.executed_steps)
 
 
 def run_single_numpyro(datasets, settings) -> tuple[float, np.ndarray]:
@@ -289,10 +272,10 @@ def main(argv=None):
         rates["batched (first call)"] = report("batched, first call", cold, ess, len(datasets))
     warm, ess = run_batched(datasets, settings, seed=1)
     rates["batched"] = report("batched, compiled", warm, ess, len(datasets))
-    mean_steps, block_longest, efficiency = lockstep_efficiency(run_batched.last.sample_stats["n_steps"],
-                                                                run_batched.last.sizes)
-    print(f"  (lockstep, sampling phase: {mean_steps:.1f} leapfrog steps per chain and draw, the longest of each "
-          f"device block {block_longest:.1f}; {efficiency:.0%} of the executed steps were needed)")
+    mean_steps, efficiency = lane_efficiency(run_batched.last)
+    print(f"  (sampling: {mean_steps:.1f} leapfrog steps per chain and draw; {engine.LANES.get(jax.default_backend())} "
+          f"lanes per device; {efficiency:.0%} of the executed steps were needed, the rest lanes waiting on a "
+          f"batch's last chains)")
     if jax.local_device_count() > 1 and not args.no_one_device:
         run_batched(datasets, settings, seed=1, chain_method="vectorized")  # compile
         warm, ess = run_batched(datasets, settings, seed=1, chain_method="vectorized")
@@ -302,15 +285,13 @@ def main(argv=None):
         run_batched(datasets, settings, seed=1, dense_mass=False)
         warm, ess = run_batched(datasets, settings, seed=1, dense_mass=False)
         report("batched, diagonal metric", warm, ess, len(datasets))
-        # The other choice of length groups than this backend's default
-        # (one group on a GPU, groups of similar length on a CPU).
-        backend, grouping = jax.default_backend(), dict(engine.LENGTH_GROUP)
-        grouped = backend in grouping
-        engine.LENGTH_GROUP = {} if grouped else {backend: grouping["cpu"]}
+        # Groups of similar length (engine.LENGTH_GROUP; by default a batch is one group).
+        grouping = dict(engine.LENGTH_GROUP)
+        engine.LENGTH_GROUP = {jax.default_backend(): 16}
         try:
             run_batched(datasets, settings, seed=1)
             warm, ess = run_batched(datasets, settings, seed=1)
-            report("batched, one length group" if grouped else "batched, length groups", warm, ess, len(datasets))
+            report("batched, length groups >= 16", warm, ess, len(datasets))
         finally:
             engine.LENGTH_GROUP = grouping
     if not args.no_single:

@@ -282,27 +282,24 @@ def test_grouped_batch_returns_fits_in_the_order_given(monkeypatch):
     np.testing.assert_array_equal(loglik.sum(axis=-1)[:, 0, 0], lengths)
 
 
-def test_a_cpu_runs_each_group_in_small_calls_padded_alike(monkeypatch):
-    # Small calls waste fewer lockstep steps on a CPU (engine.CALL_FITS); each call of a group is
-    # padded to the group's length, so one compiled program serves them all, and the fits come
-    # back in the order given. Without sampling, as above.
-    calls = []
-
-    def fake_group(law, priors, inputs_list, y_list, fit_keys, length=None, **settings):
-        calls.append((len(y_list), length))
-        first = np.array([y[0] for y in y_list])[:, None, None] * np.ones((1, 2, 3))
-        loglik = np.zeros((len(y_list), 2, 3, length))
-        return engine.BatchSamples({"log_a": first}, {"diverging": first > 1e9}, {"y": loglik},
-                                   [len(y) for y in y_list])
-
-    monkeypatch.setattr(engine, "_sample_group", fake_group)
-    monkeypatch.setattr(engine, "LENGTH_GROUP", {jax.default_backend(): 16})
-    monkeypatch.setattr(engine, "CALL_FITS", {jax.default_backend(): 4})
+def test_a_chains_draws_do_not_depend_on_the_lane_that_runs_it(monkeypatch):
+    # With fewer lanes than chains, each lane that finishes a chain takes the next waiting
+    # one (bayes_scaling.nuts.run). A chain's random numbers come from its own key and its
+    # count of steps, so whichever lane runs it, and whenever, its draws are the same.
     law = available_laws()["power_law"]
-    lengths = [6 if i % 2 else 24 for i in range(40)] + [30]
-    ys = [np.full(n, float(i)) for i, n in enumerate(lengths)]
-    batch = sample_batch(law, law.priors(), [{"log_compute": np.zeros(n)} for n in lengths], ys)
-    # 20 fits of 6 points (padded to 8) in 5 calls; 21 of 24-30 points (padded to 32) in 6 calls.
-    assert calls == [(4, 8)] * 5 + [(4, 32)] * 5 + [(1, 32)]
-    np.testing.assert_array_equal(batch.posterior["log_a"][:, 0, 0], np.arange(41))
-    assert batch.sizes == lengths
+    rng = np.random.default_rng(5)
+    x = np.linspace(-3, 1, 10)
+    ys = [0.5 - 0.2 * x + 0.05 * rng.standard_normal(10) for _ in range(3)]
+    inputs = [{"log_compute": x}] * 3
+    settings = dict(num_warmup=150, num_samples=100, num_chains=4, seed=2)
+    monkeypatch.setattr(engine, "LANES", {jax.default_backend(): 64})
+    together = sample_batch(law, law.priors(), inputs, ys, **settings)
+    monkeypatch.setattr(engine, "LANES", {jax.default_backend(): 3})
+    queued = sample_batch(law, law.priors(), inputs, ys, **settings)
+    for name in ("log_a", "alpha", "sigma", "nu"):
+        np.testing.assert_array_equal(queued.posterior[name], together.posterior[name])
+    np.testing.assert_array_equal(queued.leapfrog_steps, together.leapfrog_steps)
+    # 12 chains on 3 lanes: the lanes ran at least the chains' steps, and waited at most
+    # on the last chain of each lane.
+    assert queued.leapfrog_steps.sum() <= queued.executed_steps
+    assert queued.executed_steps <= queued.leapfrog_steps.sum() + 3 * queued.leapfrog_steps.max()
