@@ -10,7 +10,7 @@ chains at once, each lane taking the next waiting chain when its own has all
 its draws. Datasets of different sizes are padded to a common length and the
 padding is masked out of the likelihood, so they share one compilation.
 Compiled programs are cached by law, priors' structure, sampler settings and
-shapes, and stored on disk (:mod:`bayes_scaling.stored_programs`)."""
+shapes, and kept across processes by JAX's persistent compilation cache."""
 
 from __future__ import annotations
 
@@ -30,7 +30,6 @@ from numpyro.distributions import Distribution
 from numpyro.infer.util import initialize_model, log_likelihood
 
 from bayes_scaling import nuts
-from bayes_scaling.stored_programs import stored
 
 #: Datasets are padded to at least this many points (and to a power of two),
 #: so that datasets of similar sizes reuse one compiled program.
@@ -196,32 +195,6 @@ def canonical_priors(priors) -> tuple[list, tuple, tuple]:
     order = sorted(range(len(names)), key=names.__getitem__)
     inverse = tuple(int(i) for i in np.argsort(order))
     return [with_path[i][1] for i in order], (treedef, inverse), tuple(names[i] for i in order)
-
-
-def prior_signature(priors) -> tuple:
-    """The priors' structure as every process describes it: names, classes and static fields.
-
-    :func:`canonical_priors`' key holds a treedef whose children come in
-    NumPyro's hash order, so it differs between processes; this does not.
-    """
-    nodes = []
-
-    def visit(node, path):
-        if isinstance(node, Distribution):
-            data, aux = node.tree_flatten()
-            kind = type(node)
-            nodes.append((path, kind.__module__ + "." + kind.__qualname__,
-                          tuple(sorted(zip(kind.gather_pytree_aux_fields(), map(repr, aux))))))
-            for field, child in zip(kind.gather_pytree_data_fields(), data):
-                visit(child, f"{path}/{field}")
-        elif isinstance(node, Mapping):
-            for name in sorted(node):
-                visit(node[name], f"{path}/{name}")
-        else:
-            nodes.append((path, type(node).__name__))
-
-    visit(priors, "")
-    return tuple(sorted(nodes, key=repr))
 
 
 def restore_priors(leaves, key):
@@ -394,16 +367,17 @@ def _program(law, priors_key, num_warmup, num_samples, num_chains, target_accept
         return nuts.run(queue, budget, gradient, (inputs, y, mask), num_chains, settings)
 
     if n_devices == 1:
-        return Program(jax.jit(begin), jax.jit(advance), total)
+        return Program(jax.jit(begin), jax.jit(advance, donate_argnums=0), total)
     # Several devices (CPU cores exposed as host devices, or GPUs): each runs
     # its share of the fits in a loop of its own. Within one vectorised NUTS
     # step every chain waits for the longest trajectory of its group, so
     # independent groups also waste fewer steps than one big group would.
     mesh = _mesh(n_devices)
     specs = _partition_specs()
-    sharded = lambda f, kind: jax.jit(jax.shard_map(  # noqa: E731
-        f, mesh=mesh, in_specs=specs[kind][0], out_specs=specs[kind][1], check_vma=False))
-    return Program(sharded(begin, "begin"), sharded(advance, "advance"), total)
+    sharded = lambda f, kind, **options: jax.jit(jax.shard_map(  # noqa: E731
+        f, mesh=mesh, in_specs=specs[kind][0], out_specs=specs[kind][1], check_vma=False), **options)
+    # The queue (its draw buffers most of all) is updated in place, call after call.
+    return Program(sharded(begin, "begin"), sharded(advance, "advance", donate_argnums=0), total)
 
 
 @dataclass(frozen=True)
@@ -412,8 +386,7 @@ class Program:
 
     Running the steps in calls of at most :data:`STEPS_PER_CALL` lets the
     host report progress between them without a callback inside the
-    program, so the same program runs with and without a progress report and
-    can be stored (:mod:`bayes_scaling.stored_programs`).
+    program, so the same compiled program runs with and without a progress report.
     """
 
     begin: object
@@ -621,18 +594,12 @@ def _sample_group(law, priors, inputs_list, y_list, fit_keys, *, num_warmup, num
         law, priors_key, num_warmup, num_samples, num_chains, target_accept_prob,
         max_tree_depth, dense_mass, init, tuple(sorted(inputs)), n_devices, lanes,
     )
-    description = (law.name, prior_signature(priors), num_warmup, num_samples, num_chains,
-                   target_accept_prob, max_tree_depth, dense_mass, init, n_devices, lanes)
     data = (prior_leaves, inputs, y, mask)
-    begin = stored(program.begin, (fit_keys, *data), ("begin", description), law, **_shardings(n_devices, "begin"))
-    queue = begin(fit_keys, *data)
-    advance = None
+    queue = program.begin(fit_keys, *data)
     budget = jnp.asarray(STEPS_PER_CALL, jnp.int32)
     while True:
         args = (queue, budget, *data)
-        advance = advance or stored(program.advance, args, ("advance", description), law,
-                                    **_shardings(n_devices, "advance"))
-        queue = advance(*args)
+        queue = program.advance(*args)
         draws = np.asarray(queue["draws"])
         if progress:
             print(f"\r  sampling: {draws.sum() / draws.size / program.total:.0%} of the iterations",
@@ -686,20 +653,6 @@ def _arrangement(n_fits: int, padded: int, n_devices: int) -> np.ndarray:
 def _mesh(n_devices: int) -> jax.sharding.Mesh:
     """The first ``n_devices`` local devices, along one axis of fits."""
     return jax.sharding.Mesh(np.array(jax.local_devices()[:n_devices]), ("fits",))
-
-
-def _shardings(n_devices: int, kind: str) -> dict:
-    """Shardings to call a stored ``begin`` or ``advance`` split over ``n_devices`` with (see `_partition_specs`)."""
-    if n_devices == 1:
-        return {}
-    mesh = _mesh(n_devices)
-    def named(specs):  # a spec, or a tuple of specs (one per argument)
-        if isinstance(specs, jax.sharding.PartitionSpec):
-            return jax.sharding.NamedSharding(mesh, specs)
-        return tuple(jax.sharding.NamedSharding(mesh, spec) for spec in specs)
-
-    inputs, outputs = _partition_specs()[kind]
-    return {"in_shardings": named(inputs), "out_shardings": named(outputs)}
 
 
 def _device_split(n_fits: int) -> int:

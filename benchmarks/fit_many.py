@@ -33,7 +33,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
 import xarray as xr
@@ -222,6 +221,14 @@ def report(label, elapsed, ess, n_fits):
     return np.median(ess_per_second)
 
 
+def time_cold_batch(cache_dir: str) -> float:
+    """Seconds a new process with an empty compilation cache takes to the 91 results (imports excluded, as for nutpie)."""
+    env = dict(os.environ, BAYES_SCALING_COMPILATION_CACHE=cache_dir)
+    done = subprocess.run([sys.executable, __file__, "--cold-batch-only"], check=True, env=env,
+                          capture_output=True, text=True)
+    return float(done.stdout.split()[-1])
+
+
 def time_demo(cache_dir: str | None) -> float:
     env = dict(os.environ)
     if cache_dir is not None:
@@ -249,6 +256,7 @@ def main(argv=None):
                         help="skip the batched engine with a diagonal metric and with one length group")
     parser.add_argument("--warm-limit", type=int, default=100,
                         help="in the size table, time a second (compiled) call only up to this many fits")
+    parser.add_argument("--cold-batch-only", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--num-warmup", type=int, default=1000)
     parser.add_argument("--num-samples", type=int, default=1000)
     parser.add_argument("--num-chains", type=int, default=4)
@@ -259,6 +267,9 @@ def main(argv=None):
     import jax
 
     datasets = direct_law_datasets()
+    if args.cold_batch_only:  # the child process of time_cold_batch
+        print(run_batched(datasets, settings)[0])
+        return
     print(f"machine: {os.cpu_count()} CPUs, JAX {jax.__version__} on {jax.devices()[0].platform}, "
           f"{jax.local_device_count()} device(s)")
     print(f"settings: {settings}; {len(datasets)} direct-law datasets "
@@ -272,6 +283,10 @@ def main(argv=None):
         rates["batched (first call)"] = report("batched, first call", cold, ess, len(datasets))
     warm, ess = run_batched(datasets, settings, seed=1)
     rates["batched"] = report("batched, compiled", warm, ess, len(datasets))
+    if not args.no_first_call:
+        with tempfile.TemporaryDirectory() as empty_cache:
+            print(f"  (from a cold process with empty caches: {time_cold_batch(empty_cache):.1f} s for all "
+                  f"{len(datasets)} fits, compiling included, imports not)")
     mean_steps, efficiency = lane_efficiency(run_batched.last)
     print(f"  (sampling: {mean_steps:.1f} leapfrog steps per chain and draw; {engine.LANES.get(jax.default_backend())} "
           f"lanes per device; {efficiency:.0%} of the executed steps were needed, the rest lanes waiting on a "

@@ -13,9 +13,9 @@ copy with ``-x`` (stop at the first failure). The tests listed with a mutation
 are the files a reader would expect to catch it, run first because the whole
 suite per mutation takes most of an hour on 2 cores; ``--full`` runs the
 default suite instead. A mutation is *caught* when a test fails, *survived* when
-every test passes; the first failing test is printed. The package's programs
-are keyed by a hash of its source (``stored_programs.py``), so every mutant is
-traced and compiled afresh: expect minutes per mutation.
+every test passes; the first failing test is printed. A mutant's programs
+differ from the original's, so they are traced and compiled afresh: expect
+minutes per mutation.
 
 The target (issue 15): every mutation caught by the default run.
 """

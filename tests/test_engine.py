@@ -144,15 +144,15 @@ def test_fits_split_across_devices_match_one_device():
         np.testing.assert_array_equal(split.posterior[name], again.posterior[name])
 
 
-#: Run in a process of its own (another hash seed than this one's): the priors'
-#: canonical order, and the draws of the power-law program of the suite's usual
-#: shape (one 24-point dataset, 4 x 500 x 500, split across the devices),
-#: loaded from the stored-program folder given as its argument.
+#: Run in a process of its own, with JAX's compilation cache in the folder given as its
+#: argument: the priors' canonical order, the compiled programs in the folder before and
+#: after, and the draws of the power-law program of the suite's usual shape (one 24-point
+#: dataset, 4 x 500 x 500, split across the devices).
 NEW_PROCESS = """
-import json, pathlib, sys
+import json, os, pathlib, sys
+os.environ['BAYES_SCALING_COMPILATION_CACHE'] = sys.argv[1]
 import jax
 import numpy as np
-from bayes_scaling import stored_programs
 from bayes_scaling.engine import canonical_priors, restore_priors, sample_batch
 from bayes_scaling.laws import get_law
 priors = get_law('bnsl').priors()
@@ -160,77 +160,45 @@ leaves, key, names = canonical_priors(priors)
 back = restore_priors(leaves, key)
 assert jax.tree.structure(back) == jax.tree.structure(priors)
 assert all(a is b for a, b in zip(jax.tree.leaves(back), jax.tree.leaves(priors)))
-stored_programs._cache_folder = lambda: sys.argv[1]
-folder = pathlib.Path(sys.argv[1]) / stored_programs.FOLDER
-before = sorted(p.name for p in folder.glob('*'))
+compiled = lambda: sorted(p.name for p in pathlib.Path(sys.argv[1]).glob('*-cache'))
+before = compiled()
 law = get_law('power_law')
 x = np.linspace(-5.0, 0.0, 24)
 out = sample_batch(law, law.priors(), [{'log_compute': x}], [-1.0 - 0.2 * x + 0.05 * np.sin(7 * x)],
                    num_warmup=500, num_samples=500, num_chains=4, chain_method='parallel')
 print(json.dumps({'names': names, 'leaves': [np.ravel(v).tolist() for v in leaves], 'before': before,
-                  'after': sorted(p.name for p in folder.glob('*')), 'alpha': out.posterior['alpha'].tolist()}))
+                  'after': compiled(), 'alpha': out.posterior['alpha'].tolist()}))
 """
 
 
-def fit_stored_shape():
-    """The fit that ``NEW_PROCESS`` runs, in this process."""
-    law = get_law("power_law")
-    x = np.linspace(-5.0, 0.0, 24)
-    return sample_batch(law, law.priors(), [{"log_compute": x}], [-1.0 - 0.2 * x + 0.05 * np.sin(7 * x)],
-                        num_warmup=500, num_samples=500, num_chains=4, chain_method="parallel")
-
-
-def test_a_new_process_reuses_the_stored_program_whatever_its_hash_seed(tmp_path, monkeypatch):
-    # NumPyro flattens a distribution's fields in hash order, which differs
-    # between processes; the order the engine passes them in must not, and
-    # neither may the stored program's file name. This process traces and
-    # stores the sampler in an empty folder, a new one with another hash seed
-    # must load it (no new file) and draw the same. The program's shape is one
-    # the suite compiles anyway, so neither process compiles it again.
+def fit_in_new_process(cache, hash_seed: str) -> dict:
     import json
     import os
     import subprocess
     import sys
 
-    from bayes_scaling import stored_programs
-
-    monkeypatch.setattr(stored_programs, "_cache_folder", lambda: str(tmp_path))
-    monkeypatch.setattr(stored_programs, "_LOADED", {})
-    here = fit_stored_shape()
-    stored_files = sorted(path.name for path in (tmp_path / stored_programs.FOLDER).glob("*"))
-    assert len(stored_files) == 2  # the sampler's begin and advance programs
-    leaves, _, names = engine.canonical_priors(get_law("bnsl").priors())
-
-    seed = "2" if os.environ.get("PYTHONHASHSEED") == "1" else "1"
-    run = subprocess.run([sys.executable, "-c", NEW_PROCESS, str(tmp_path)], capture_output=True, text=True,
-                         env=os.environ | {"PYTHONHASHSEED": seed})
+    run = subprocess.run([sys.executable, "-c", NEW_PROCESS, str(cache)], capture_output=True, text=True,
+                         env=os.environ | {"PYTHONHASHSEED": hash_seed})
     assert run.returncode == 0, run.stderr
-    there = json.loads(run.stdout.splitlines()[-1])
-    assert there["names"] == list(names) == sorted(names) and "log_total/scale" in names
-    assert there["leaves"] == [np.ravel(leaf).tolist() for leaf in leaves]
-    assert there["before"] == there["after"] == stored_files
-    np.testing.assert_array_equal(np.asarray(there["alpha"]), here.posterior["alpha"])
+    return json.loads(run.stdout.splitlines()[-1])
 
 
-def test_a_half_stored_sampler_is_traced_where_it_is_missing(tmp_path, monkeypatch):
-    # A first run stopped after storing ``begin`` but before ``advance``: the
-    # next process loads the one and traces the other, whose NumPyro kernel
-    # needs settings that only tracing ``begin`` used to set.
-    from bayes_scaling import stored_programs
-
-    monkeypatch.setattr(stored_programs, "_cache_folder", lambda: str(tmp_path))
-
-    def run():
-        monkeypatch.setattr(stored_programs, "_LOADED", {})
-        engine._program.cache_clear()  # as in a new process
-        return fit_stored_shape()
-
-    first = run()
-    files = sorted((tmp_path / stored_programs.FOLDER).glob("*"), key=lambda path: path.stat().st_mtime)
-    assert len(files) == 2
-    files[-1].unlink()  # advance, stored after begin
-    again = run()
-    np.testing.assert_array_equal(again.posterior["alpha"], first.posterior["alpha"])
+def test_a_new_process_reuses_the_compiled_sampler_whatever_its_hash_seed(tmp_path):
+    # NumPyro flattens a distribution's fields in hash order, which differs
+    # between processes; the order the engine passes them in must not, or the
+    # compiled program would differ and JAX's persistent cache would miss. A
+    # first process compiles the sampler into an empty cache; a second, with
+    # another hash seed, must compile nothing new and draw the same.
+    first = fit_in_new_process(tmp_path, "1")
+    second = fit_in_new_process(tmp_path, "2")
+    new = set(first["after"]) - set(first["before"])
+    assert any("begin" in name for name in new) and any("advance" in name for name in new)
+    assert second["before"] == second["after"] == first["after"]
+    leaves, _, names = engine.canonical_priors(get_law("bnsl").priors())
+    for there in (first, second):
+        assert there["names"] == list(names) == sorted(names) and "log_total/scale" in names
+        assert there["leaves"] == [np.ravel(leaf).tolist() for leaf in leaves]
+    np.testing.assert_array_equal(np.asarray(second["alpha"]), np.asarray(first["alpha"]))
 
 
 def test_length_groups_split_large_batches_only(monkeypatch):
