@@ -229,6 +229,38 @@ def time_cold_batch(cache_dir: str) -> float:
     return float(done.stdout.split()[-1])
 
 
+def profile_demo(cache_dir: str, top: int = 14) -> None:
+    """Where a cold ``bayes-scaling demo`` spends its time: cProfile in a new process with empty caches.
+
+    Prints the wall time, imports, XLA compilation, and the package's functions
+    with the most cumulative time (nested: a caller's time includes its callees').
+    """
+    import pstats
+
+    with tempfile.TemporaryDirectory() as out:
+        stats_path = os.path.join(out, "demo.prof")
+        env = dict(os.environ, BAYES_SCALING_COMPILATION_CACHE=cache_dir)
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "cProfile", "-o", stats_path, "-m", "bayes_scaling.cli", "demo",
+                        "--quiet", "--out", os.path.join(out, "demo")], check=True, env=env, capture_output=True)
+        wall = time.perf_counter() - start
+        stats = pstats.Stats(stats_path).stats
+    def total(match):
+        # Cumulative time of the outermost calls only: a recursive or nested match is not counted twice.
+        keys = [key for key in stats if match(key)]
+        return sum(stats[key][3] for key in keys
+                   if not any(caller in keys for caller in stats[key][4]))
+    print(f"\nprofile of bayes-scaling demo, new process, empty caches (cProfile adds overhead): {wall:.1f} s")
+    print(f"  {'imports':<56} {total(lambda k: k[2] == '_find_and_load'):6.1f} s")
+    print(f"  {'XLA compilation (jax backend_compile*)':<56} "
+          f"{total(lambda k: k[2].startswith('backend_compile')):6.1f} s")
+    package = [(key, value[3]) for key, value in stats.items()
+               if f"{os.sep}bayes_scaling{os.sep}" in key[0] and key[2] != "<module>"]
+    for (path, line, name), seconds in sorted(package, key=lambda item: -item[1])[:top]:
+        label = f"{Path(path).name}:{line} {name}"
+        print(f"  {label:<56} {seconds:6.1f} s")
+
+
 def time_demo(cache_dir: str | None) -> float:
     env = dict(os.environ)
     if cache_dir is not None:
@@ -354,6 +386,8 @@ def main(argv=None):
         with tempfile.TemporaryDirectory() as empty_cache:
             print(f"\nbayes-scaling demo, cold process, empty compilation cache: {time_demo(empty_cache):.1f} s")
             print(f"bayes-scaling demo, cold process, warm compilation cache: {time_demo(empty_cache):.1f} s")
+        with tempfile.TemporaryDirectory() as empty_cache:
+            profile_demo(empty_cache)
 
 
 if __name__ == "__main__":
