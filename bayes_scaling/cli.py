@@ -58,7 +58,7 @@ def _add_sampler(parser):
     group.add_argument("--quiet", action="store_true", help="no progress or diagnostics on stderr")
     group.add_argument("--no-form-error", action="store_true", help=_NO_FORM_ERROR)
     group.add_argument("--no-retry", action="store_true",
-                       help="do not refit a fit that fails a sampling check (by default: once, longer warm-up)")
+                       help="do not refit a fit that fails a sampling check (by default: once, twice the warm-up and draws)")
     group.add_argument("--strict", action="store_true",
                        help=f"exit with status {EXIT_SAMPLING} when any fit fails a sampling check")
 

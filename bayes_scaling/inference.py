@@ -148,13 +148,13 @@ def fit_many(
     retry : bool
         Refit, once, every fit that fails a sampling check (R-hat, ESS,
         divergences, E-BFMI; see :mod:`bayes_scaling.diagnostics`) with twice
-        the warm-up and a higher target acceptance (:func:`retry_settings`),
+        the warm-up and the draws and a higher target acceptance (:func:`retry_settings`),
         all such fits in one batch. The retried fit replaces the first and
         says so in its ``retry`` attribute; if it still fails, its
         ``warnings`` attribute lists what. A fit whose extrapolations are
         refused for lack of data (:func:`bayes_scaling.form_error.refusal`:
         an emerging benchmark with too few runs above chance) is not retried:
-        a longer warm-up cannot add runs. Its ``retry_declined`` attribute says why.
+        more sampling cannot add runs. Its ``retry_declined`` attribute says why.
 
     Returns
     -------
@@ -200,13 +200,14 @@ def fit_many(
         print(f"  not retrying {len(declined)} fit(s) that cannot extrapolate: "
               + ", ".join(prepared[i][0].label for i in declined), file=sys.stderr)
     if retry and failing:
-        stronger = retry_settings(num_warmup, target_accept_prob)
+        stronger = retry_settings(num_warmup, num_samples, target_accept_prob)
         if not quiet:
             print(f"  retrying {len(failing)} fit(s) that failed sampling checks, with "
-                  f"num_warmup={stronger['num_warmup']}, target_accept_prob={stronger['target_accept_prob']}",
+                  f"num_warmup={stronger['num_warmup']}, num_samples={stronger['num_samples']}, "
+                  f"target_accept_prob={stronger['target_accept_prob']}",
                   file=sys.stderr)
         again = fit_many(
-            [prepared[i][0] for i in failing], law, priors, num_samples=num_samples, num_chains=num_chains,
+            [prepared[i][0] for i in failing], law, priors, num_chains=num_chains,
             chain_method=chain_method, seed=seed + 1, progress_bar=progress_bar, quiet=True, retry=False, **stronger,
         )
         for index, idata in zip(failing, again):
@@ -253,14 +254,17 @@ def data_warnings(law, data: ScalingData) -> list[dict]:
                         f"{law.name} can only rise, so its slope is held near zero"}]
 
 
-def retry_settings(num_warmup: int, target_accept_prob: float) -> dict:
-    """The settings of a retry: twice the warm-up, target acceptance raised to at least 0.95 (at most 0.99).
+def retry_settings(num_warmup: int, num_samples: int, target_accept_prob: float) -> dict:
+    """The settings of a retry: twice the warm-up and the draws, target acceptance at least 0.95 (at most 0.99).
 
-    Smaller steps cure most divergences, and a longer warm-up gives step size
-    and mass matrix adaptation the time that low ESS or high R-hat often lack.
+    Smaller steps cure most divergences; a longer warm-up gives step size and
+    mass matrix adaptation the time they may lack; and where chains mix
+    slowly (a posterior with a minor mode, as BNSL's on HellaSwag, whose
+    chains visit it unevenly), only more draws raise the ESS and bring R-hat
+    down: twice the draws, twice the ESS.
     """
     accept = min(0.99, max(0.95, target_accept_prob + 0.05))
-    return {"num_warmup": 2 * num_warmup, "target_accept_prob": round(accept, 4)}
+    return {"num_warmup": 2 * num_warmup, "num_samples": 2 * num_samples, "target_accept_prob": round(accept, 4)}
 
 
 def fit_warnings(idata) -> list[dict]:

@@ -265,9 +265,9 @@ def format_summary(result: AnalysisResult, prob: float = 0.9) -> str:
         )
         lines.append(f"intervals: {interval_note(result.spec)}")
     for row in result.summary.to_dict("records"):
-        retried = " after a retry with a longer warm-up" if row.get("retried") else ""
+        retried = " after a retry with a longer warm-up and more draws" if row.get("retried") else ""
         if row.get("retry_declined"):
-            retried = " (not retried: a longer warm-up cannot add runs above chance)"
+            retried = " (not retried: more sampling cannot add runs above chance)"
         if row.get("warnings"):
             lines.append(f"WARNING {row['benchmark']}: sampling checks failed{retried}: {row['warnings']}")
         elif retried:

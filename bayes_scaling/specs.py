@@ -85,7 +85,7 @@ class Spec:
     chain_method: str | None = SamplerSettings.chain_method
     target_accept_prob: float = SamplerSettings.target_accept_prob
     seed: int = SamplerSettings.seed
-    # Refit once, with a longer warm-up, a fit that fails a sampling check.
+    # Refit once, with twice the warm-up and draws, a fit that fails a sampling check.
     retry: bool = True
 
     def __post_init__(self):

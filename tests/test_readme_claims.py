@@ -167,7 +167,7 @@ def test_chance_option_sets_the_chance_level_used(tmp_path, capsys):
 def sampler_calls(monkeypatch):
     """Record every batch the sampler runs; run it with the first batch's settings.
 
-    A retry asks for twice the warm-up and a target acceptance of 0.95; what it asks
+    A retry asks for twice the warm-up and draws and a target acceptance of 0.95; what it asks
     for is recorded, but it runs with the first attempt's settings, so that it reuses
     the compiled program (one of its own would cost more than the behaviour is worth).
     """
@@ -176,8 +176,8 @@ def sampler_calls(monkeypatch):
 
     def spy(law, priors, inputs_list, y_list, **options):
         calls.append({"fits": len(inputs_list), "num_warmup": options["num_warmup"],
-                      "target_accept_prob": options["target_accept_prob"]})
-        first = {key: calls[0][key] for key in ("num_warmup", "target_accept_prob")}
+                      "num_samples": options["num_samples"], "target_accept_prob": options["target_accept_prob"]})
+        first = {key: calls[0][key] for key in ("num_warmup", "num_samples", "target_accept_prob")}
         return real(law, priors, inputs_list, y_list, **{**options, **first})
 
     monkeypatch.setattr(bs.inference, "sample_batch", spy)
@@ -197,12 +197,12 @@ def test_failed_fits_are_retried_in_one_batch_and_the_summary_says_so(sampler_ca
     # The benchmark and its ladder's own backtests all fail, and are refitted together.
     first, again = sampler_calls
     assert first["fits"] > 1 and again["fits"] == first["fits"]
-    assert (first["num_warmup"], first["target_accept_prob"]) == (500, 0.9)
-    assert (again["num_warmup"], again["target_accept_prob"]) == (1000, 0.95)
+    assert (first["num_warmup"], first["num_samples"], first["target_accept_prob"]) == (500, 500, 0.9)
+    assert (again["num_warmup"], again["num_samples"], again["target_accept_prob"]) == (1000, 1000, 0.95)
     retry = json.loads(load_fit(tmp_path / "retried" / "fits" / "sim.nc").attrs["retry"])
-    assert (retry["num_warmup"], retry["target_accept_prob"]) == (1000, 0.95)
+    assert (retry["num_warmup"], retry["num_samples"], retry["target_accept_prob"]) == (1000, 1000, 0.95)
     assert any("ESS" in message for message in retry["first_attempt_warnings"])
-    assert "WARNING sim: sampling checks failed after a retry with a longer warm-up: " in printed
+    assert "WARNING sim: sampling checks failed after a retry with a longer warm-up and more draws: " in printed
     assert bool(pd.read_csv(tmp_path / "retried" / "summary.csv")["retried"].iloc[0])
 
     sampler_calls.clear()

@@ -127,15 +127,16 @@ def short_fit():
     # tested on their own below.
     data = select(simulate_power_law(-0.5, 0.15, 0.03, n=30, seed=5))
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(bs.inference, "retry_settings", lambda warmup, accept: {"num_warmup": warmup,
-                                                                             "target_accept_prob": accept})
+        patch.setattr(bs.inference, "retry_settings",
+                      lambda warmup, draws, accept: {"num_warmup": warmup, "num_samples": draws,
+                                                     "target_accept_prob": accept})
         patch.setattr(bs.diagnostics, "ESS_MIN", UNREACHABLE_ESS)
         return bs.fit(data, num_warmup=500, num_samples=500, num_chains=4, quiet=True, seed=0)
 
 
 def test_retry_settings_lengthen_warmup_and_raise_acceptance():
-    assert retry_settings(1000, 0.9) == {"num_warmup": 2000, "target_accept_prob": 0.95}
-    assert retry_settings(500, 0.97) == {"num_warmup": 1000, "target_accept_prob": 0.99}
+    assert retry_settings(1000, 1000, 0.9) == {"num_warmup": 2000, "num_samples": 2000, "target_accept_prob": 0.95}
+    assert retry_settings(500, 300, 0.97) == {"num_warmup": 1000, "num_samples": 600, "target_accept_prob": 0.99}
 
 
 def test_failed_checks_are_retried_once_and_reported(short_fit):

@@ -30,7 +30,7 @@ BENCHMARKS = ["arc_easy", "hellaswag"]
 #: (R-hat 1.01-1.08 over eight seeds); with the package default of 1000 they
 #: mostly do not, but not at every seed (R-hat 1.017, tail ESS 143 at one).
 #: So BNSL runs as a user's fit does: default draws, and the automatic retry
-#: (twice the warm-up, target acceptance 0.95) of a fit that fails a check.
+#: (twice the warm-up and draws, target acceptance 0.95) of a fit that fails a check.
 BNSL_SETTINGS = dict(num_warmup=1000, num_samples=1000, num_chains=4, quiet=True, retry=True)
 
 
