@@ -489,8 +489,9 @@ def sample_batch(
     -----
     A device steps :data:`LANES` chains at once; a lane whose chain has all
     its draws takes the next waiting one. A chain's random numbers come from
-    its own key and its count of steps, so its draws do not depend on the
-    lane it runs in, nor on the other fits of the batch.
+    its own key and its count of steps, whichever lane runs it and whatever
+    the other fits of the batch; the compiled arithmetic can differ in its
+    last bits with the number of lanes, so such draws agree in distribution.
     """
     if init not in ("map", "uniform"):
         raise ValueError(f"option init must be 'map' or 'uniform', got {init!r}")

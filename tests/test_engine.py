@@ -250,12 +250,14 @@ def test_grouped_batch_returns_fits_in_the_order_given(monkeypatch):
     np.testing.assert_array_equal(loglik.sum(axis=-1)[:, 0, 0], lengths)
 
 
-def test_a_chains_draws_do_not_depend_on_the_lane_that_runs_it(monkeypatch):
+def test_chains_queued_for_fewer_lanes_sample_the_same_posteriors(monkeypatch):
     # With fewer lanes than chains, each lane that finishes a chain takes the next waiting
     # one (bayes_scaling.nuts.run). A chain's random numbers come from its own key and its
-    # count of steps, so whichever lane runs it, and whenever, its draws are the same.
-    # The suite's usual shape (24 points, 4 x 500 x 500): all 16 chains in 16 lanes is the
-    # program other tests compile anyway; 3 lanes is one more.
+    # count of steps, whichever lane runs it; only the compiled arithmetic differs with the
+    # number of lanes (vectorised code paths, in the last bits), so the posteriors agree in
+    # distribution, and a queued run repeats itself exactly.
+    # The suite's usual shape (24 points, 4 x 500 x 500, split over the devices): all 16
+    # chains at once is the program other tests compile anyway; 3 lanes is one more.
     law = available_laws()["power_law"]
     rng = np.random.default_rng(5)
     x = np.linspace(-3, 1, 24)
@@ -265,9 +267,14 @@ def test_a_chains_draws_do_not_depend_on_the_lane_that_runs_it(monkeypatch):
     together = sample_batch(law, law.priors(), inputs, ys, **settings)
     monkeypatch.setattr(engine, "LANES", {jax.default_backend(): 3})
     queued = sample_batch(law, law.priors(), inputs, ys, **settings)
-    for name in ("log_a", "alpha", "sigma", "nu"):
-        np.testing.assert_array_equal(queued.posterior[name], together.posterior[name])
-    np.testing.assert_array_equal(queued.leapfrog_steps, together.leapfrog_steps)
+    again = sample_batch(law, law.priors(), inputs, ys, **settings)
+    parameters = ("log_a", "alpha", "sigma", "nu")
+    for i in range(3):
+        first = as_dataset({name: together.posterior[name][i] for name in parameters})
+        second = as_dataset({name: queued.posterior[name][i] for name in parameters})
+        assert z_scores(first, second) < Z_MAX
+    for name in parameters:
+        np.testing.assert_array_equal(queued.posterior[name], again.posterior[name])
     # 12 chains on 3 lanes per device: the lanes ran at least the chains' steps, and each
     # waited at most one chain's steps at the end.
     lanes = 3 * engine._device_split(4)
