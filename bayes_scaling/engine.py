@@ -43,15 +43,14 @@ STEPS_PER_CALL = 2048
 #: JAX backend; a backend not listed (by default, every one) runs a batch as
 #: one group. Groups would save padded arithmetic, but each costs a
 #: compilation and ends with lanes waiting on its last chains: on
-#: ``benchmarks/fit_many.py``'s 91 fits (8 to 54 points), one group padded to
-#: 64 points ran in 4.9 s, groups of 16 or more of similar length in 6.5 s.
+#: ``benchmarks/fit_many.py``'s 91 fits (8 to 54 points, 2-core CPU), one group
+#: padded to 64 points ran in 4.9 s, groups of 16 or more in 5.7 s.
 LENGTH_GROUP: dict = {}
 #: Chains one device steps at once, by JAX backend (see :mod:`bayes_scaling.nuts`).
-#: On a CPU a loop step costs about 14 us plus 1.2 us per lane (a 2-core
-#: machine, power law, 32 points): a few dozen lanes share the fixed cost,
-#: and more would only lengthen the wait on a batch's last chains (16, 32 and
-#: 64 lanes ran the benchmark's 91 fits in 7.6, 6.5 and 8.3 s). A backend not
-#: listed steps every chain of a batch at once.
+#: On a CPU every lane costs arithmetic while a loop step has a fixed cost too:
+#: a few dozen lanes share that cost, more only lengthen the wait on a batch's
+#: last chains (``benchmarks/fit_many.py``'s ablation rows compare 16, 32 and
+#: 64). A backend not listed steps every chain of a batch at once.
 LANES = {"cpu": 32}
 #: Environment variable that switches the persistent compilation cache off ("0").
 CACHE_ENV = "BAYES_SCALING_COMPILATION_CACHE"

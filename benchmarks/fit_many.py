@@ -33,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import xarray as xr
@@ -285,7 +286,7 @@ def main(argv=None):
     parser.add_argument("--no-one-device", action="store_true",
                         help="skip the batched engine on one device (run where there are several)")
     parser.add_argument("--no-ablations", action="store_true",
-                        help="skip the batched engine with a diagonal metric and with one length group")
+                        help="skip the batched engine with a diagonal metric, other lane counts and length groups")
     parser.add_argument("--warm-limit", type=int, default=100,
                         help="in the size table, time a second (compiled) call only up to this many fits")
     parser.add_argument("--cold-batch-only", action="store_true", help=argparse.SUPPRESS)
@@ -320,9 +321,12 @@ def main(argv=None):
             print(f"  (from a cold process with empty caches: {time_cold_batch(empty_cache):.1f} s for all "
                   f"{len(datasets)} fits, compiling included, imports not)")
     mean_steps, efficiency = lane_efficiency(run_batched.last)
-    print(f"  (sampling: {mean_steps:.1f} leapfrog steps per chain and draw; {engine.LANES.get(jax.default_backend())} "
-          f"lanes per device; {efficiency:.0%} of the executed steps were needed, the rest lanes waiting on a "
-          f"batch's last chains)")
+    per_chain = float(run_batched.last.leapfrog_steps.mean())
+    kept = mean_steps * settings["num_samples"]
+    print(f"  (sampling: {mean_steps:.1f} leapfrog steps per chain and draw; {per_chain:.0f} per chain in all, "
+          f"{1 - kept / per_chain:.0%} of them in warm-up; {engine.LANES.get(jax.default_backend())} lanes per "
+          f"device; {efficiency:.0%} of the executed steps were needed, the rest lanes waiting on a batch's "
+          f"last chains)")
     if jax.local_device_count() > 1 and not args.no_one_device:
         run_batched(datasets, settings, seed=1, chain_method="vectorized")  # compile
         warm, ess = run_batched(datasets, settings, seed=1, chain_method="vectorized")
@@ -332,6 +336,16 @@ def main(argv=None):
         run_batched(datasets, settings, seed=1, dense_mass=False)
         warm, ess = run_batched(datasets, settings, seed=1, dense_mass=False)
         report("batched, diagonal metric", warm, ess, len(datasets))
+        # Other lane counts per device (engine.LANES; 32 on a CPU).
+        lanes = dict(engine.LANES)
+        for count in (16, 64):
+            engine.LANES = {**lanes, jax.default_backend(): count}
+            try:
+                run_batched(datasets, settings, seed=1)
+                warm, ess = run_batched(datasets, settings, seed=1)
+                report(f"batched, {count} lanes per device", warm, ess, len(datasets))
+            finally:
+                engine.LANES = lanes
         # Groups of similar length (engine.LENGTH_GROUP; by default a batch is one group).
         grouping = dict(engine.LENGTH_GROUP)
         engine.LENGTH_GROUP = {jax.default_backend(): 16}
