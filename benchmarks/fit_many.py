@@ -28,6 +28,7 @@ printed with the results.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import subprocess
 import sys
@@ -151,6 +152,18 @@ def run_stan(datasets, settings) -> tuple[float, float, np.ndarray]:
     """(c) PyStan: compile once (timed apart), then build and sample each dataset."""
     import stan
 
+    # PyStan writes a progress bar and sampler messages per fit to the terminal's own streams.
+    with open(os.devnull, "w") as sink, contextlib.redirect_stderr(sink), contextlib.redirect_stdout(sink):
+        saved = os.dup(2)
+        os.dup2(sink.fileno(), 2)
+        try:
+            return _run_stan(stan, datasets, settings)
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def _run_stan(stan, datasets, settings):
     first = datasets[0]
     start = time.perf_counter()
     stan.build(STAN_CODE, data=_stan_data(first), random_seed=0)
@@ -208,7 +221,7 @@ def _stan_data(dataset):
 
 
 def _quiet_stan():
-    """PyStan prints a progress bar and sampler messages to stderr for every fit."""
+    """PyStan logs through httpstan; its progress bar and sampler messages go to stderr (see `run_stan`)."""
     import logging
 
     logging.getLogger("httpstan").setLevel(logging.ERROR)
