@@ -258,16 +258,14 @@ def _pad(array, length: int, fill: str = "edge"):
     return np.pad(array, widths, mode="edge") if fill == "edge" else np.pad(array, widths)
 
 
-def stack_datasets(inputs_list: Sequence[Mapping], y_list: Sequence,
-                   length: int | None = None) -> tuple[dict, object, np.ndarray, list]:
+def stack_datasets(inputs_list: Sequence[Mapping], y_list: Sequence) -> tuple[dict, object, np.ndarray, list]:
     """Pad and stack per-dataset inputs and observations along a new leading axis.
 
     ``y`` may be an array or a dict of arrays (a law with several observed
-    sites); every array has the dataset's points on its last axis. ``length``
-    (default: the longest dataset's, padded) is the padded number of points.
+    sites); every array has the dataset's points on its last axis.
     """
     sizes = [n_points(y) for y in y_list]
-    length = length or _pad_length(max(sizes))
+    length = _pad_length(max(sizes))
     inputs = {
         name: np.stack([_pad(inp[name], length) for inp in inputs_list]) for name in inputs_list[0]
     }
@@ -279,7 +277,7 @@ def stack_datasets(inputs_list: Sequence[Mapping], y_list: Sequence,
 @functools.lru_cache(maxsize=64)
 def _program(law, priors_key, num_warmup, num_samples, num_chains, target_accept_prob, max_tree_depth,
              dense_mass, init, shapes, n_devices, lanes) -> "Program":
-    """Build (once per law, settings, shapes and device count) the jitted functions that run a whole batch.
+    """Build (once per law, settings, shapes, device count and lanes) the jitted functions that run a whole batch.
 
     The program takes the priors as :func:`canonical_priors` leaves, so its
     compiled form is the same in every process and the persistent cache hits.
@@ -368,9 +366,7 @@ def _program(law, priors_key, num_warmup, num_samples, num_chains, target_accept
     if n_devices == 1:
         return Program(jax.jit(begin), jax.jit(advance, donate_argnums=0), total)
     # Several devices (CPU cores exposed as host devices, or GPUs): each runs
-    # its share of the fits in a loop of its own. Within one vectorised NUTS
-    # step every chain waits for the longest trajectory of its group, so
-    # independent groups also waste fewer steps than one big group would.
+    # its share of the fits, with its own lanes and queue, in a loop of its own.
     mesh = _mesh(n_devices)
     specs = _partition_specs()
     sharded = lambda f, kind, **options: jax.jit(jax.shard_map(  # noqa: E731
@@ -573,9 +569,8 @@ def _merge_groups(parts: Sequence[BatchSamples], groups: Sequence[Sequence[int]]
 
 
 def _sample_group(law, priors, inputs_list, y_list, fit_keys, *, num_warmup, num_samples, num_chains,
-                  target_accept_prob, max_tree_depth, dense_mass, init, progress, chain_method,
-                  length=None) -> BatchSamples:
-    """Run one compiled program on a group of fits (see :func:`sample_batch`), padded to ``length`` points."""
+                  target_accept_prob, max_tree_depth, dense_mass, init, progress, chain_method) -> BatchSamples:
+    """Run one compiled program on a group of fits (see :func:`sample_batch`)."""
     n_fits = len(inputs_list)
     padded = _pad_count(n_fits)
     n_devices = _device_split(padded) if chain_method == "parallel" else 1
@@ -585,7 +580,7 @@ def _sample_group(law, priors, inputs_list, y_list, fit_keys, *, num_warmup, num
     inputs_list = [inputs_list[i] for i in np.where(real, slots, 0)]
     y_list = [y_list[i] for i in np.where(real, slots, 0)]
     fit_keys = fit_keys[np.where(real, slots, 0)]
-    inputs, y, mask, sizes = stack_datasets(inputs_list, y_list, length)
+    inputs, y, mask, sizes = stack_datasets(inputs_list, y_list)
     mask[~real] = False
     info = _model_info(law, priors, inputs, y, mask)
     prior_leaves, priors_key, _ = canonical_priors(priors)
@@ -606,11 +601,9 @@ def _sample_group(law, priors, inputs_list, y_list, fit_keys, *, num_warmup, num
                   end="\n" if draws.min() == program.total else "", file=sys.stderr, flush=True)
         if draws.min() == program.total:
             break
-    z, diverging, energy, n_steps, accept, step_size = (
-        np.asarray(queue["record"][name])
-        for name in ("z", "diverging", "energy", "n_steps", "accept_prob", "step_size"))
+    record = {name: np.asarray(values) for name, values in queue["record"].items()}
     unravel = ravel_pytree(info["latent_zeros"])[1]
-    z = jax.tree.map(np.asarray, jax.vmap(jax.vmap(unravel))(z))
+    z = jax.tree.map(np.asarray, jax.vmap(jax.vmap(unravel))(record.pop("z")))
     posterior, loglik = _constrain_and_score(law, info, prior_leaves, priors_key, z, inputs, y, mask, padded,
                                              num_chains)
     # The fits in the order given, without the padding.
@@ -618,14 +611,8 @@ def _sample_group(law, priors, inputs_list, y_list, fit_keys, *, num_warmup, num
     order[slots[real]] = np.flatnonzero(real)
     keep = lambda a: a[order]  # noqa: E731
     posterior, loglik, sizes = jax.tree.map(keep, posterior), jax.tree.map(keep, loglik), [sizes[i] for i in order]
-    shape = (padded, num_chains, num_samples)
-    stats = {
-        "diverging": keep(np.asarray(diverging).reshape(shape)),
-        "energy": keep(np.asarray(energy).reshape(shape)),
-        "n_steps": keep(np.asarray(n_steps).reshape(shape)),
-        "acceptance_rate": keep(np.asarray(accept).reshape(shape)),
-        "step_size": keep(np.asarray(step_size).reshape(shape)),
-    }
+    # The rest of the record: diverging, energy, n_steps, acceptance_rate, step_size.
+    stats = {name: keep(values.reshape(padded, num_chains, num_samples)) for name, values in record.items()}
     lanes_per_device = queue["chain"].shape[0] // n_devices
     return BatchSamples(posterior=posterior, sample_stats=stats, log_likelihood=loglik, sizes=sizes,
                         leapfrog_steps=keep(np.asarray(queue["steps"]).reshape(padded, num_chains)),

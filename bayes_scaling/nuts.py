@@ -86,6 +86,14 @@ def _draw_momentum(root, noise):
     return root @ noise if root.ndim == 2 else root * noise
 
 
+def leapfrog(value_and_grad, inverse_mass, z, r, grad, step_size):
+    """One velocity Verlet step: the new position, momentum, potential and its gradient."""
+    r_half = r - 0.5 * step_size * grad
+    z_new = z + step_size * metric_times(inverse_mass, r_half)
+    potential_new, grad_new = value_and_grad(z_new)
+    return z_new, r_half - 0.5 * step_size * grad_new, potential_new, grad_new
+
+
 def _is_turning(inverse_mass, r_left, r_right, r_sum):
     """The generalised U-turn criterion (Betancourt 2017, appendix A.4.2), as NumPyro writes it."""
     centred = r_sum - 0.5 * (r_left + r_right)
@@ -117,10 +125,7 @@ def find_step_size(value_and_grad, z, potential, grad, inverse_mass, root, key, 
         key, sub = jax.random.split(key)
         step_size = (2.0 ** direction) * step_size
         r = _draw_momentum(root, jax.random.normal(sub, z.shape, z.dtype))
-        r_half = r - 0.5 * step_size * grad
-        z_new = z + step_size * metric_times(inverse_mass, r_half)
-        potential_new, grad_new = value_and_grad(z_new)
-        r_new = r_half - 0.5 * step_size * grad_new
+        _, r_new, potential_new, _ = leapfrog(value_and_grad, inverse_mass, z, r, grad, step_size)
         delta = potential_new + kinetic_energy(inverse_mass, r_new) - potential - kinetic_energy(inverse_mass, r)
         return step_size, direction, jnp.where(jnp.log(0.8) < -delta, 1, -1), key
 
@@ -209,10 +214,7 @@ def step(chain: dict, value_and_grad, settings: Settings) -> tuple[dict, dict, j
     z, r, grad = _pick(going_right, (c["z_right"], c["r_right"], c["grad_right"]),
                        (c["z_left"], c["r_left"], c["grad_left"]))
     step_size = jnp.where(going_right, c["step_size"], -c["step_size"])
-    r_half = r - 0.5 * step_size * grad
-    z_new = z + step_size * metric_times(inverse_mass, r_half)
-    potential_new, grad_new = value_and_grad(z_new)
-    r_new = r_half - 0.5 * step_size * grad_new
+    z_new, r_new, potential_new, grad_new = leapfrog(value_and_grad, inverse_mass, z, r, grad, step_size)
     v_new = metric_times(inverse_mass, r_new)
     energy_new = potential_new + 0.5 * jnp.dot(v_new, r_new)
     delta = energy_new - c["energy0"]
@@ -273,7 +275,7 @@ def step(chain: dict, value_and_grad, settings: Settings) -> tuple[dict, dict, j
     c, refresh = _adapt(c, end & (c["draw"] < settings.num_warmup), accept_prob, settings)
     record = {
         "z": c["z"], "diverging": diverging, "energy": c["proposal_energy"], "n_steps": c["leaves"],
-        "accept_prob": accept_prob, "step_size": c["step_size"],
+        "acceptance_rate": accept_prob, "step_size": c["step_size"],
         "slot": jnp.where(end & active & (c["draw"] >= settings.num_warmup), c["draw"] - settings.num_warmup,
                           settings.num_samples),
     }
@@ -371,7 +373,7 @@ def empty_record(chains: int, dim: int, num_samples: int, dtype) -> dict:
     shape = (chains, num_samples)
     return {
         "z": jnp.zeros((*shape, dim), dtype), "diverging": jnp.zeros(shape, bool), "energy": jnp.zeros(shape, dtype),
-        "n_steps": jnp.zeros(shape, jnp.int32), "accept_prob": jnp.zeros(shape, dtype),
+        "n_steps": jnp.zeros(shape, jnp.int32), "acceptance_rate": jnp.zeros(shape, dtype),
         "step_size": jnp.zeros(shape, dtype),
     }
 
