@@ -71,8 +71,7 @@ from bayes_scaling.form_error import (
 )
 from bayes_scaling.inference import fit_many, prepare
 from bayes_scaling.laws import get_law, law_inputs
-from bayes_scaling.evaluate import held_out_frame
-from bayes_scaling.predict import fitted_compute_range, posterior_draws
+from bayes_scaling.fits import fitted_compute_range, held_out_frame, law_of, posterior_draws
 
 #: Interval probabilities scored.
 LEVELS = (0.5, 0.8, 0.9, 0.95)
@@ -263,7 +262,7 @@ def ladder_splits(data, n: int = 2) -> list:
 
 def fit_log_likelihood(idata) -> np.ndarray:
     """``log p(held-out runs | tau)`` on :data:`TAU_GRID` of a fit with held-out runs (its posterior integrated out)."""
-    law = get_law(idata.attrs["law"])
+    law = law_of(idata)
     frame = held_out_frame(idata)
     draws, mean = _draws_at(law, idata, frame)
     return held_out_log_likelihood(mean, draws["sigma"], draws["nu"], law.observations(frame),

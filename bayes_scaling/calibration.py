@@ -29,7 +29,7 @@ from numpyro.infer import Predictive
 from scipy.stats import chi2
 
 from bayes_scaling.engine import MIN_BATCH, sample_batch
-from bayes_scaling.laws import get_law, rescale
+from bayes_scaling.laws import get_law, rescale_inputs
 
 #: The simulated ladder: compute budgets from 1e18 to 1e22 FLOPs.
 LADDER = (1e18, 1e22)
@@ -54,7 +54,7 @@ def sbc_inputs(law, n_points: int = 40) -> dict[str, np.ndarray]:
         raw["tokens"] = tpr * raw["params"]
     if "k" in law.inputs:
         raw["k"] = np.resize(np.asarray(SBC_KS), n_points)
-    return {f"log_{name}": rescale(name, raw[name]) for name in law.inputs}
+    return rescale_inputs({name: raw[name] for name in law.inputs})
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""The decisions users make with a fitted law: which data mixture, and how much compute.
+"""The decisions users make with a fitted law: which data mixture, how much compute, which TPR.
 
 - :func:`compare_groups`: two groups (data mixtures or another intervention)
   fitted with the same law on the same benchmark: the posterior probability
@@ -6,8 +6,11 @@
 - :func:`compute_for_accuracy`: the posterior of the compute needed to reach a
   target accuracy (inverse prediction), with a clear answer when the target
   lies above what the law can reach.
+- :func:`best_tpr` and :func:`iso_flop` (fits of ``additive_nd``): at a given
+  compute budget, which token-to-parameter ratio (TPR) gives the best accuracy,
+  and how sure are we?
 
-Both work on posterior draws of the mean accuracy curve, so every answer
+All work on posterior draws of the mean accuracy curve, so every answer
 carries the uncertainty of the fits.
 """
 
@@ -20,8 +23,12 @@ import numpy as np
 import pandas as pd
 
 from bayes_scaling.errors import SpecError
-from bayes_scaling.laws import get_law, inputs_along_compute, rescale
-from bayes_scaling.predict import _chance, posterior_draws
+from bayes_scaling.fits import (
+    ceiling_draws, chance_of, check_prob, curve_draws, law_of, posterior_draws, summary_columns,
+)
+from bayes_scaling.laws import REFERENCE, inputs_along_compute, rescale_inputs
+from bayes_scaling.laws.additive_nd import AdditiveND, term_logs
+from bayes_scaling.predict import predict
 
 #: Compute range searched for crossovers and inverse predictions, in FLOPs.
 SEARCH_RANGE = (1e15, 1e30)
@@ -35,11 +42,7 @@ def curve_draws_along_compute(idata, compute, *, tpr: float = 20.0, k: float = 1
     Laws in parameters and tokens spend the compute at ``tpr`` tokens per
     parameter; pass@k laws are evaluated at ``k``.
     """
-    law = get_law(idata.attrs["law"])
-    raw = inputs_along_compute(law, np.asarray(compute, dtype=float), tpr=tpr, k=k)
-    inputs = {f"log_{name}": rescale(name, values) for name, values in raw.items()}
-    curve, _ = law.accuracy_draws(posterior_draws(idata), inputs, _chance(idata), np.random.default_rng(0))
-    return np.asarray(curve)
+    return curve_draws(idata, inputs_along_compute(law_of(idata), np.asarray(compute, dtype=float), tpr=tpr, k=k))
 
 
 def _grid(search=SEARCH_RANGE) -> np.ndarray:
@@ -113,10 +116,9 @@ def compare_groups(
     """
     if fit_a.attrs["law"] != fit_b.attrs["law"]:
         raise SpecError(f"compare_groups needs fits of one law, got {fit_a.attrs['law']!r} and {fit_b.attrs['law']!r}")
-    if _chance(fit_a) != _chance(fit_b):
+    if chance_of(fit_a) != chance_of(fit_b):
         raise SpecError("compare_groups needs fits of one benchmark (their chance levels differ)")
-    if not 0 < prob < 1:
-        raise SpecError(f"option prob: {prob} is not in (0, 1)")
+    check_prob(prob)
     compute = np.asarray(compute, dtype=float)
     if compute.ndim != 1 or compute.size == 0 or np.any(~np.isfinite(compute)) or np.any(compute <= 0):
         raise SpecError("option compute: values must be positive and finite")
@@ -125,12 +127,10 @@ def compare_groups(
     # Independent posteriors: pairing draws by index samples their joint.
     difference = a[:n] - b[:n]
     tag = f"{100 * prob:g}"
-    lower, median, upper = np.quantile(difference, [(1 - prob) / 2, 0.5, (1 + prob) / 2], axis=0)
     p_a = np.mean(difference > 0, axis=0)
     table = pd.DataFrame({
         "compute": compute, f"median_{labels[0]}": np.median(a, axis=0), f"median_{labels[1]}": np.median(b, axis=0),
-        "difference_median": median, f"difference_lower_{tag}": lower, f"difference_upper_{tag}": upper,
-        f"p_{labels[0]}_better": p_a,
+        **summary_columns(difference, prob, prefix="difference_"), f"p_{labels[0]}_better": p_a,
     })
 
     def holds(mask):
@@ -194,19 +194,14 @@ def compute_for_accuracy(
         sentence.
     """
     targets = np.atleast_1d(np.asarray(target, dtype=float))
-    chance = _chance(idata)
+    chance = chance_of(idata)
     for value in targets:
         if not chance < value < 1:
             raise SpecError(f"option target: {value:g} is not an accuracy between chance ({chance:g}) and 1")
-    if not 0 < prob < 1:
-        raise SpecError(f"option prob: {prob} is not in (0, 1)")
+    check_prob(prob)
     grid = _grid(search)
     curves = curve_draws_along_compute(idata, grid, tpr=tpr, k=k)
-    ceiling = None
-    if "floor_share" in idata["posterior"]:
-        from bayes_scaling.laws.saturating_power_law import max_accuracy_draws
-
-        ceiling = max_accuracy_draws(idata)
+    ceiling = ceiling_draws(idata)
     tag = f"{100 * prob:g}"
     rows = []
     for value in targets:
@@ -232,3 +227,186 @@ def _answer(target, reached, median, lower, upper, above, search, tag) -> str:
         return f"accuracy {target:g} is out of reach: {why}"
     upper_text = f"{upper:.2e}" if np.isfinite(upper) else f"beyond {search[1]:.0e}"
     return f"accuracy {target:g} needs {median:.2e} FLOPs ({tag}% interval {lower:.2e} to {upper_text})"
+
+
+# --------------------------------------------------------------------------- the best TPR (additive_nd)
+#: Default probabilities of the credible intervals of :func:`iso_flop`.
+PROBS = (0.5, 0.9)
+#: Default TPR grid of :func:`iso_flop` and of the grid search in :func:`best_tpr_draws`.
+TPR_GRID = np.geomspace(1.0, 1000.0, 301)
+
+# log(N_ref * D_ref * 6): with n = log(N / N_ref) and d = log(D / D_ref), a
+# budget C = 6 N D fixes n + d = log(C / (6 N_ref D_ref)).
+_LOG_C_REF = float(np.log(6.0 * REFERENCE["params"] * REFERENCE["tokens"]))
+# log(D_ref / N_ref) = log 20: the TPR of a run at n = d = 0.
+_LOG_TPR_REF = float(np.log(REFERENCE["tokens"] / REFERENCE["params"]))
+
+
+def _check_additive(idata) -> None:
+    if idata.attrs.get("law") != AdditiveND.name:
+        raise SpecError(f"expected a fit of {AdditiveND.name!r}, got one of {idata.attrs.get('law')!r}")
+
+
+def _compute_array(compute) -> np.ndarray:
+    compute = np.atleast_1d(np.asarray(compute, dtype=float))
+    if compute.ndim != 1 or np.any(~np.isfinite(compute)) or np.any(compute <= 0):
+        raise SpecError("option compute: values must be positive and finite")
+    return compute
+
+
+def iso_flop_point(compute, tpr) -> tuple[np.ndarray, np.ndarray]:
+    """Parameters and tokens of the run with ``C = 6 N D`` and ``D = TPR N``.
+
+    ``N = sqrt(C / (6 TPR))`` and ``D = TPR N``; arrays broadcast.
+    """
+    compute = np.asarray(compute, dtype=float)
+    tpr = np.asarray(tpr, dtype=float)
+    params = np.sqrt(compute / (6.0 * tpr))
+    return params, tpr * params
+
+
+def iso_flop(idata, compute, tpr_grid: Sequence[float] | None = None, prob: Sequence[float] = PROBS) -> pd.DataFrame:
+    """Accuracy along the iso-FLOP curve of each compute budget.
+
+    For each budget ``C`` and each ``TPR`` of the grid the run has
+    ``N = sqrt(C / (6 TPR))`` and ``D = TPR N``; the table gives the posterior
+    median and equal-tailed intervals of the mean curve there (and the
+    predictive band of a new run, as :func:`bayes_scaling.predict.predict` does).
+
+    Parameters
+    ----------
+    idata : xarray.DataTree
+        A fit of ``additive_nd``.
+    compute : float or array-like
+        Compute budgets in FLOPs.
+    tpr_grid : array-like, optional
+        Token-to-parameter ratios; default 301 points log-spaced from 1 to 1000.
+    prob : sequence of float
+        Interval probabilities.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Tidy: one row per (budget, TPR), columns ``compute``, ``tpr``,
+        ``params``, ``tokens``, ``median``, ``lower_P``, ``upper_P``, the
+        predictive columns, ``region`` and ``decades_beyond``.
+    """
+    _check_additive(idata)
+    compute = _compute_array(compute)
+    tpr = np.asarray(TPR_GRID if tpr_grid is None else tpr_grid, dtype=float)
+    if tpr.ndim != 1 or np.any(~np.isfinite(tpr)) or np.any(tpr <= 0):
+        raise SpecError("option tpr_grid: values must be positive and finite")
+    budget, ratio = (a.ravel() for a in np.meshgrid(compute, tpr, indexing="ij"))
+    params, tokens = iso_flop_point(budget, ratio)
+    table = predict(idata, params=params, tokens=tokens, prob=prob)
+    # Exact budgets and ratios as given, not 6 N D recomputed with rounding.
+    table["compute"] = budget
+    table.insert(0, "tpr", ratio)
+    return table[["compute", *[c for c in table.columns if c != "compute"]]]
+
+
+def best_tpr_draws(idata, compute, *, method: str = "closed_form", tpr_grid: Sequence[float] | None = None) -> dict:
+    r"""Per posterior draw, the TPR that maximises accuracy at each compute budget.
+
+    With ``n = log(N / 1e9)``, ``d = log(D / 2e10)`` and the budget fixing
+    ``n + d = c = log(C / 1.2e20)``, ``-log Q`` along the iso-FLOP curve is
+    ``f(n) = exp(log_a - alpha n) + exp(log_b - beta (c - n))``, a sum of two
+    exponentials of lines in ``n`` and so convex. Setting ``f'(n) = 0``:
+
+    .. math::
+
+        n^* = \frac{\log\alpha + \mathrm{log\_a} - \log\beta - \mathrm{log\_b} + \beta c}{\alpha + \beta},
+        \qquad \log \mathrm{TPR}^* = \log 20 + c - 2 n^*,
+
+    i.e. the paper's ``N* = (alpha A / (beta B))^(1/(alpha+beta)) (C/6)^(beta/(alpha+beta))``.
+
+    Parameters
+    ----------
+    idata : xarray.DataTree
+        A fit of ``additive_nd``.
+    compute : float or array-like
+        Compute budgets in FLOPs.
+    method : {"closed_form", "grid"}
+        ``closed_form`` uses ``n*`` above (any TPR); ``grid`` takes the best TPR
+        of ``tpr_grid`` (default 301 points from 1 to 1000), a check on the
+        closed form that cannot leave the grid.
+
+    Returns
+    -------
+    dict
+        ``tpr``, ``params``, ``tokens``, ``accuracy``: arrays of shape
+        ``(draws, budgets)``.
+    """
+    _check_additive(idata)
+    compute = _compute_array(compute)
+    draws = posterior_draws(idata)
+    theta = {name: draws[name][:, None] for name in AdditiveND.parameters}
+    log_a, log_b = (np.asarray(v) for v in term_logs(theta))
+    alpha, beta = theta["alpha"], theta["beta"]
+    c = np.log(compute)[None, :] - _LOG_C_REF
+    if method == "closed_form":
+        with np.errstate(divide="ignore", invalid="ignore"):
+            n = (np.log(alpha) + log_a - np.log(beta) - log_b + beta * c) / (alpha + beta)
+        log_tpr = _LOG_TPR_REF + c - 2.0 * n
+    elif method == "grid":
+        grid = np.log(np.asarray(TPR_GRID if tpr_grid is None else tpr_grid, dtype=float))
+        # n on the grid: log TPR = log 20 + c - 2 n.
+        n_grid = (_LOG_TPR_REF + c[..., None] - grid) / 2.0  # (1, budgets, grid)
+        f = np.exp(log_a[..., None] - alpha[..., None] * n_grid) + np.exp(
+            log_b[..., None] - beta[..., None] * (c[..., None] - n_grid)
+        )
+        log_tpr = grid[np.argmin(f, axis=-1)]
+    else:
+        raise SpecError(f"option method must be closed_form or grid, got {method!r}")
+    tpr = np.exp(log_tpr)
+    params, tokens = iso_flop_point(compute[None, :], tpr)
+    law = law_of(idata)
+    inputs = rescale_inputs({"params": params, "tokens": tokens})
+    accuracy = np.asarray(law.transform.inverse(np.asarray(law.mean(theta, inputs)), chance_of(idata)))
+    return {"tpr": tpr, "params": params, "tokens": tokens, "accuracy": accuracy}
+
+
+def best_tpr(idata, compute, prob: float = 0.9, *, method: str = "closed_form") -> pd.DataFrame:
+    """Posterior of the compute-optimal TPR and of the accuracy it reaches.
+
+    Parameters
+    ----------
+    idata : xarray.DataTree
+        A fit of ``additive_nd``.
+    compute : float or array-like
+        Compute budgets in FLOPs.
+    prob : float
+        Probability of the equal-tailed intervals.
+    method : {"closed_form", "grid"}
+        See :func:`best_tpr_draws`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per budget: ``compute``; ``tpr_median``, ``tpr_lower``,
+        ``tpr_upper``; the same for ``params``, ``tokens`` and ``accuracy``
+        (the mean curve at each draw's own optimum); ``prob``; and
+        ``inside_fitted_tpr``, whether the median TPR lies within the TPRs of
+        the fitted runs (if not, the optimum is an extrapolation in TPR).
+
+    Examples
+    --------
+    >>> import bayes_scaling as bs
+    >>> from bayes_scaling.decisions import best_tpr
+    >>> data = bs.select(bs.load_dataset("krajewski2025_dclm"), "arc_easy")
+    >>> idata = bs.fit(data, form="additive_nd", quiet=True)  # doctest: +SKIP
+    >>> best_tpr(idata, 1e22)  # doctest: +SKIP
+    """
+    check_prob(prob)
+    compute = _compute_array(compute)
+    draws = best_tpr_draws(idata, compute, method=method)
+    out = pd.DataFrame({"compute": compute})
+    quantiles = [(1 - prob) / 2, 0.5, (1 + prob) / 2]
+    for name in ["tpr", "params", "tokens", "accuracy"]:
+        lower, median, upper = np.quantile(draws[name], quantiles, axis=0)
+        out[f"{name}_median"], out[f"{name}_lower"], out[f"{name}_upper"] = median, lower, upper
+    out["prob"] = prob
+    constant = idata["constant_data"]
+    fitted_tpr = np.asarray(constant["tokens"]) / np.asarray(constant["params"])
+    out["inside_fitted_tpr"] = out["tpr_median"].between(fitted_tpr.min(), fitted_tpr.max())
+    return out

@@ -38,23 +38,13 @@ from scipy.special import logsumexp
 
 from bayes_scaling.diagnostics import diagnose
 from bayes_scaling.errors import DataError, SpecError
-from bayes_scaling.inference import fit_many, prepare
-from bayes_scaling.laws import get_law, rescale
-from bayes_scaling.predict import (
-    PROBS, _chance, fit_form_error, fitted_compute_range, form_error_shift, posterior_draws, predict_held_out,
+from bayes_scaling.fits import (
+    curve_draws, fitted_compute_range, held_out_frame, law_of, posterior_draws, summary_columns,
 )
-
-#: Columns of the held-out table that name the inputs of a run.
-_INPUT_COLUMNS = {"compute": "flops", "params": "params", "tokens": "tokens", "k": "k"}
-
-
-def held_out_frame(idata) -> pd.DataFrame:
-    """The held-out runs of a fit as a tidy frame (``run_id``, ``flops``, ..., ``value``, ``chance``)."""
-    held = idata["held_out_data"]
-    frame = pd.DataFrame({name: np.asarray(held[name]) for name in held.data_vars})
-    if "run_id" in frame:
-        frame["run_id"] = frame["run_id"].astype(str)
-    return frame
+from bayes_scaling.inference import fit_many, prepare
+from bayes_scaling.laws import get_law, law_inputs, raw_inputs
+from bayes_scaling.paper_method import paper_fit
+from bayes_scaling.predict import PROBS, fit_form_error, form_error_shift, predict_held_out
 
 
 def held_out_points(idata, prob: Sequence[float] = PROBS, seed: int = 0, form_error=None) -> pd.DataFrame:
@@ -70,10 +60,10 @@ def held_out_points(idata, prob: Sequence[float] = PROBS, seed: int = 0, form_er
     table = predict_held_out(idata, prob=prob, seed=seed, form_error=form_error)
     if table.empty:
         return table
-    law = get_law(idata.attrs["law"])
+    law = law_of(idata)
     frame = held_out_frame(idata)
     observed = law.transform.forward(frame["value"], frame["chance"])
-    inputs = {f"log_{name}": rescale(name, frame[_INPUT_COLUMNS[name]].to_numpy(float)) for name in law.inputs}
+    inputs = law_inputs(law, frame)
     draws = posterior_draws(idata)
     shift = form_error_shift(fit_form_error(idata, form_error), table["compute"].to_numpy(float),
                              fitted_compute_range(idata)[1], len(draws["sigma"]), seed)
@@ -222,15 +212,11 @@ def evaluate(
 
 def _paper_scores(data, form: str) -> dict:
     """The paper method's point fit on the same split, scored with the same error metrics."""
-    from bayes_scaling.paper_method import paper_fit
-
     held = data.held_out
-    law = get_law(form)
     result = {"n_fitted": len(data.fitted), "n_held_out": len(held)}
     if held.empty:
         return result | error_metrics([], [])
-    fitted = paper_fit(data, form)
-    predicted = fitted.predict(**{name: held[_INPUT_COLUMNS[name]].to_numpy(float) for name in law.inputs})
+    predicted = paper_fit(data, form).predict(**raw_inputs(get_law(form), held))
     return result | error_metrics(predicted, held["value"].to_numpy(float))
 
 
@@ -244,14 +230,6 @@ def summarise(scores: pd.DataFrame) -> pd.DataFrame:
     out["n_benchmarks"] = grouped.size()
     out["n_held_out"] = grouped["n_held_out"].sum()
     return out.reset_index()
-
-
-def curve_draws(idata, frame: pd.DataFrame) -> np.ndarray:
-    """Posterior draws (draws, runs) of the mean accuracy curve at the runs of ``frame``."""
-    law = get_law(idata.attrs["law"])
-    inputs = {f"log_{name}": rescale(name, frame[_INPUT_COLUMNS[name]].to_numpy(float)) for name in law.inputs}
-    curve, _ = law.accuracy_draws(posterior_draws(idata), inputs, _chance(idata), np.random.default_rng(0))
-    return np.asarray(curve)
 
 
 def direct_vs_two_stage(direct: Mapping, two_stage: Mapping, prob: float = 0.9) -> pd.DataFrame:
@@ -276,7 +254,6 @@ def direct_vs_two_stage(direct: Mapping, two_stage: Mapping, prob: float = 0.9) 
         and ``p_direct_closer = P(d < 0)``. The last row, ``all``, pools the
         runs of every benchmark (each run weighs the same).
     """
-    tag = f"{100 * prob:g}"
     rows, pooled = [], []
     for benchmark in [name for name in direct if name in two_stage]:
         held_direct = held_out_frame(direct[benchmark])
@@ -293,7 +270,7 @@ def direct_vs_two_stage(direct: Mapping, two_stage: Mapping, prob: float = 0.9) 
         rows.append({"benchmark": benchmark, "n_held_out": len(frame),
                      "mae_direct": float(np.mean(np.abs(np.median(curves[0], axis=0) - observed))),
                      "mae_two_stage": float(np.mean(np.abs(np.median(curves[1], axis=0) - observed))),
-                     **_difference(errors[0].mean(axis=1) - errors[1].mean(axis=1), prob, tag)})
+                     **_difference(errors[0].mean(axis=1) - errors[1].mean(axis=1), prob)})
     if pooled:
         n_draws = min(e[0].shape[0] for e in pooled)
         direct_errors = np.concatenate([e[0][:n_draws] for e in pooled], axis=1)
@@ -302,11 +279,10 @@ def direct_vs_two_stage(direct: Mapping, two_stage: Mapping, prob: float = 0.9) 
         rows.append({"benchmark": "all", "n_held_out": runs,
                      **{column: sum(row[column] * row["n_held_out"] for row in rows) / runs
                         for column in ("mae_direct", "mae_two_stage")},
-                     **_difference(direct_errors.mean(axis=1) - two_errors.mean(axis=1), prob, tag)})
+                     **_difference(direct_errors.mean(axis=1) - two_errors.mean(axis=1), prob)})
     return pd.DataFrame(rows)
 
 
-def _difference(draws: np.ndarray, prob: float, tag: str) -> dict:
-    lower, median, upper = np.quantile(draws, [(1 - prob) / 2, 0.5, (1 + prob) / 2])
-    return {"difference_median": median, f"difference_lower_{tag}": lower, f"difference_upper_{tag}": upper,
-            "p_direct_closer": float(np.mean(draws < 0))}
+def _difference(draws: np.ndarray, prob: float) -> dict:
+    columns = summary_columns(draws, prob, prefix="difference_")
+    return {name: float(value) for name, value in columns.items()} | {"p_direct_closer": float(np.mean(draws < 0))}

@@ -24,8 +24,9 @@ from numpyro.infer.util import log_likelihood
 from scipy.special import logsumexp
 
 from bayes_scaling.errors import SpecError
+from bayes_scaling.fits import is_two_stage, law_of
 from bayes_scaling.inference import fit_many, read_attrs, repr_prior
-from bayes_scaling.laws import get_law, law_inputs
+from bayes_scaling.laws import law_inputs
 from bayes_scaling.selection import ScalingData
 
 #: Said with every LOO table, in the CLI and in reports.
@@ -70,7 +71,7 @@ def fitted_frame(idata) -> pd.DataFrame:
     columns = ["run_id", "flops", "params", "tokens", "k", "value", "chance"]
     frame = pd.DataFrame({name: np.asarray(constant[name]) for name in columns})
     frame["run_id"] = frame["run_id"].astype(str)
-    if "loss" in idata["observed_data"]:
+    if is_two_stage(idata):
         frame["loss"] = np.exp(np.asarray(idata["observed_data"]["loss"]))  # observed on log L
     return frame
 
@@ -113,7 +114,7 @@ def loo(
     -------
     LooResult
     """
-    law = get_law(idata.attrs["law"])
+    law = law_of(idata)
     result = arviz_stats.loo(idata, pointwise=True, var_name="y")
     frame = fitted_frame(idata)
     elpd_i = np.asarray(result.elpd_i, dtype=float).copy()
@@ -195,7 +196,7 @@ def compare_forms(fits: Mapping[str, object], *, refit: bool = True, priors: Map
     for label, ids in runs.items():
         if ids != first:
             raise SpecError(f"fit {label!r} is not on the same runs as the others; LOO compares fits of the same data")
-    two_stage = {label for label, fit in fits.items() if "loss" in fit["observed_data"]}
+    two_stage = {label for label, fit in fits.items() if is_two_stage(fit)}
     if two_stage and two_stage != set(fits):
         raise SpecError(
             f"fits {', '.join(sorted(two_stage))} condition accuracy on each run's loss, so their LOO is not "

@@ -21,7 +21,7 @@ from bayes_scaling.inference import fit_many, prepare, read_attrs
 from bayes_scaling.plotting import plot_bands, save_figure
 from bayes_scaling.predict import PROBS, predict_held_out
 from bayes_scaling.laws import get_law
-from bayes_scaling.laws.saturating_power_law import max_accuracy
+from bayes_scaling.fits import ceiling_draws, max_accuracy
 from bayes_scaling.saving import save_fit, spec_json
 from bayes_scaling.specs import Spec
 
@@ -167,7 +167,7 @@ def run_spec(
                 "warnings": "; ".join(diagnostics.problems()),
             }
         )
-        if "floor_share" in idata["posterior"]:
+        if ceiling_draws(idata) is not None:
             # Laws with a floor imply a ceiling on accuracy; it is reported with its interval.
             ceiling = max_accuracy(idata, prob=max(prob)).loc["max_accuracy"]
             rows[-1].update({f"max_accuracy_{key}": value for key, value in ceiling.items()})
@@ -312,8 +312,8 @@ def run_evaluation(
         select_options=spec.select_options(), priors=spec.prior_distributions(), paper_method=paper_method,
         quiet=quiet, fits_out=fits, **spec.sampler_options(),
     )
-    two_stage = [form for form in spec.evaluated_forms if get_law(form).extra_select_options]
-    direct = [form for form in spec.evaluated_forms if not get_law(form).extra_select_options]
+    two_stage = [form for form in spec.evaluated_forms if get_law(form).kind == "two_stage"]
+    direct = [form for form in spec.evaluated_forms if get_law(form).kind == "direct"]
     comparisons = []
     if two_stage and direct:
         for cutoff in spec.evaluated_cutoffs:
@@ -349,7 +349,7 @@ def run_comparison(spec: Spec, *, table=None, quiet: bool = False) -> dict[str, 
     forms = spec.evaluated_forms
     if len(forms) < 2:
         raise SpecError(f"spec {spec.name!r}: compare needs at least two forms (evaluate.forms or --forms)")
-    kinds = {bool(get_law(form).extra_select_options) for form in forms}
+    kinds = {get_law(form).kind for form in forms}
     if len(kinds) > 1:
         raise SpecError(
             "option forms: two-stage forms condition accuracy on each run's loss, so their LOO is not comparable "

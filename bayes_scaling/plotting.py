@@ -16,8 +16,9 @@ matplotlib.use("Agg")  # figures are written to files; no display is needed
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from bayes_scaling.laws import get_law, inputs_along_compute  # noqa: E402
-from bayes_scaling.predict import fit_form_error, fitted_compute_range, predict  # noqa: E402
+from bayes_scaling.laws import inputs_along_compute  # noqa: E402
+from bayes_scaling.fits import fitted_compute_range, law_of  # noqa: E402
+from bayes_scaling.predict import fit_form_error, predict  # noqa: E402
 
 OKABE_ITO = {
     "blue": "#0072B2",
@@ -107,7 +108,7 @@ def plot_bands(
         fig, ax = plt.subplots(figsize=(5.5, 4.0), layout="constrained")
     else:
         fig = ax.figure
-    law = get_law(idata.attrs["law"])
+    law = law_of(idata)
     const = idata["constant_data"]
     held = idata["held_out_data"]
     fitted_points = {name: np.asarray(const[name]) for name in ("flops", "params", "tokens", "k", "value")}
@@ -439,7 +440,7 @@ def plot_pass_at_k(fits: dict, *, budgets: int = 4, prob: Sequence[float] = (0.5
     """
     fig, axes, ncols = _grid_of_axes(len(fits), panel=(3.6, 2.9))
     for ax, (benchmark, idata) in zip(axes, fits.items()):
-        law = get_law(idata.attrs["law"])
+        law = law_of(idata)
         if "k" not in law.inputs:
             raise ValueError(f"plot_pass_at_k needs a law in k, got {law.name!r}")
         points = {

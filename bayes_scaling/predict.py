@@ -26,31 +26,14 @@ import numpy as np
 import pandas as pd
 
 from bayes_scaling.errors import SpecError
+from bayes_scaling.fits import (
+    chance_of, check_prob, fitted_compute_range, held_out_frame, law_of, posterior_draws, summary_columns,
+)
 from bayes_scaling.form_error import decades_beyond, refusal, resolve
-from bayes_scaling.laws import get_law, rescale
+from bayes_scaling.laws import raw_inputs, rescale_inputs
 
 #: Default credible-interval probabilities.
 PROBS = (0.5, 0.9)
-
-
-def posterior_draws(idata) -> dict[str, np.ndarray]:
-    """Every posterior variable with chains and draws flattened to one axis."""
-    posterior = idata["posterior"]
-    return {
-        name: np.asarray(array).reshape(-1, *array.shape[2:])
-        for name, array in posterior.data_vars.items()
-    }
-
-
-def fitted_compute_range(idata) -> tuple[float, float]:
-    flops = np.asarray(idata["constant_data"]["flops"])
-    return float(flops.min()), float(flops.max())
-
-
-def _chance(idata) -> float:
-    chance = np.unique(np.asarray(idata["constant_data"]["chance"]))
-    # One fit is one benchmark, so one chance level; kept general for safety.
-    return float(chance[0])
 
 
 def predict(
@@ -97,7 +80,7 @@ def predict(
         in which case that row's medians and intervals are NaN.
         ``attrs["form_error"]`` says which form-error prior was used.
     """
-    law = get_law(idata.attrs["law"])
+    law = law_of(idata)
     given = {"compute": compute, "params": params, "tokens": tokens, "k": k}
     missing = [name for name in law.inputs if given[name] is None]
     if missing:
@@ -110,35 +93,25 @@ def predict(
         if np.any(~np.isfinite(values)) or np.any(values <= 0):
             raise SpecError(f"option {name}: values must be positive and finite")
     for p in prob:
-        if not 0 < p < 1:
-            raise SpecError(f"option prob: {p} is not in (0, 1)")
+        check_prob(p)
     if "compute" in columns:
         compute = columns["compute"]
     else:
         # Laws in (N, D) place their predictions on the compute axis at C = 6 N D.
         compute = 6.0 * columns["params"] * columns["tokens"]
 
-    inputs = {f"log_{name}": rescale(name, values) for name, values in columns.items()}
+    inputs = rescale_inputs(columns)
     draws = posterior_draws(idata)
     prior = fit_form_error(idata, form_error)
     _, largest = fitted_compute_range(idata)
     beyond = np.log10(compute / largest)
     shift = form_error_shift(prior, compute, largest, len(draws["sigma"]), seed)
-    curve, new_run = law.accuracy_draws(draws, inputs, _chance(idata), np.random.default_rng(seed), shift=shift)
+    curve, new_run = law.accuracy_draws(draws, inputs, chance_of(idata), np.random.default_rng(seed), shift=shift)
 
     out = pd.DataFrame({name: values for name, values in columns.items()})
     if "compute" not in out:
         out["compute"] = compute
-    out["median"] = np.median(curve, axis=0)
-    for p in prob:
-        tag = f"{100 * p:g}"
-        out[f"lower_{tag}"], out[f"upper_{tag}"] = np.quantile(curve, [(1 - p) / 2, (1 + p) / 2], axis=0)
-    out["predictive_median"] = np.median(new_run, axis=0)
-    for p in prob:
-        tag = f"{100 * p:g}"
-        out[f"predictive_lower_{tag}"], out[f"predictive_upper_{tag}"] = np.quantile(
-            new_run, [(1 - p) / 2, (1 + p) / 2], axis=0
-        )
+    out = out.assign(**summary_columns(curve, prob), **summary_columns(new_run, prob, prefix="predictive_"))
     out["region"] = np.where(beyond > 0, "extrapolation", "interpolation")
     out["decades_beyond"] = np.clip(beyond, 0, None)
     reason = fit_refusal(idata) if prior is not None else None
@@ -155,7 +128,7 @@ def fit_form_error(idata, form_error=None):
     """The form-error term a prediction from ``idata`` uses (``form_error`` as in :func:`predict`)."""
     # A fit whose ladder was backtested on itself carries its updated form error.
     stored = idata.attrs.get("form_error")
-    return resolve(json.loads(stored) if form_error is None and stored else form_error, get_law(idata.attrs["law"]))
+    return resolve(json.loads(stored) if form_error is None and stored else form_error, law_of(idata))
 
 
 def fit_refusal(idata) -> str | None:
@@ -181,15 +154,12 @@ def predict_held_out(idata, prob: Sequence[float] = PROBS, seed: int = 0, form_e
     Returns the columns of :func:`predict` plus ``run_id``, ``observed`` and,
     per probability, ``inside_P`` (observed inside the predictive interval).
     """
-    held = idata["held_out_data"]
-    if held.sizes.get("held_out_point", 0) == 0:
+    held = held_out_frame(idata)
+    if held.empty:
         return pd.DataFrame()
-    law = get_law(idata.attrs["law"])
-    names = {"compute": "flops", "params": "params", "tokens": "tokens", "k": "k"}
-    inputs = {name: np.asarray(held[names[name]]) for name in law.inputs}
-    table = predict(idata, prob=prob, seed=seed, form_error=form_error, **inputs)
-    table.insert(0, "run_id", np.asarray(held["run_id"]).astype(str))
-    table["observed"] = np.asarray(held["value"])
+    table = predict(idata, prob=prob, seed=seed, form_error=form_error, **raw_inputs(law_of(idata), held))
+    table.insert(0, "run_id", held["run_id"].to_numpy())
+    table["observed"] = held["value"].to_numpy(float)
     # A refused prediction is not an interval that missed: inside is False, and
     # callers count refused runs apart (column ``refused``).
     for p in prob:

@@ -14,7 +14,7 @@ import jax
 import numpy as np
 from numpyro.infer import Predictive
 
-from bayes_scaling.laws import get_law, inputs_along_compute, rescale
+from bayes_scaling.laws import get_law, inputs_along_compute, rescale_inputs
 
 #: Compute range of the bundled DCLM ladder, the default range to check.
 COMPUTE_RANGE = (1e18, 4e22)
@@ -59,7 +59,7 @@ def prior_predictive(
     law = get_law(form)
     compute = np.geomspace(*COMPUTE_RANGE, 50) if compute is None else np.asarray(compute, dtype=float)
     raw = inputs_along_compute(law, compute, tpr=tpr, k=k)
-    inputs = {f"log_{name}": rescale(name, values) for name, values in raw.items()}
+    inputs = rescale_inputs(raw)
     prior_set = law.priors(priors)
     # parallel: vectorised over draws, run op by op; a lax.map over draws would
     # compile the whole model as one program per call (half a minute for the

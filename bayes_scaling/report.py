@@ -17,38 +17,50 @@ two or more direct forms; for pass@k laws, pass@k against k and the
 compute-versus-samples trade-off; the sampler diagnostics with problems
 highlighted; and the provenance (spec, data, seed, package versions, command).
 
-Every fit is made once: the evaluation's fits at the spec's hold-out cut-off
-are the ones plotted, compared by LOO and diagnosed.
+It is built in three steps. :func:`fit_for_report` makes every fit once
+(:class:`ReportFits`): the evaluation's fits at the spec's hold-out cut-off
+are the ones plotted, compared by LOO and diagnosed. One function per section
+then turns those fits into a :class:`bayes_scaling.report_render.Section`,
+fitting nothing itself, and :mod:`bayes_scaling.report_render` renders the
+sections as HTML and Markdown.
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import html
 import json
 import platform
-import re
 import sys
 from dataclasses import asdict, dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from bayes_scaling.diagnostics import BFMI_MIN, ESS_MIN, RHAT_MAX, diagnose
 from bayes_scaling.errors import BayesScalingError, DataError, SpecError
-from bayes_scaling.evaluate import curve_draws, held_out_frame
+from bayes_scaling.fits import curve_draws, held_out_frame
 from bayes_scaling.laws import get_law
 from bayes_scaling.loo import INTERPOLATION_NOTE, compare_forms
 from bayes_scaling.predict import PROBS
-from bayes_scaling.specs import _SECTIONS, Spec
+from bayes_scaling.report_render import (
+    PROBLEM_MARK,
+    Figure,
+    Section,
+    format_table,
+    render_html,
+    render_markdown,
+)
+from bayes_scaling.specs import SECTIONS, Spec
+
+if TYPE_CHECKING:
+    from bayes_scaling.pipeline import EvaluationResult
 
 #: Pareto k above which a PSIS-LOO estimate is unreliable (Vehtari et al. 2024).
 PARETO_K_MAX = 0.7
-#: Marker of a value that fails its threshold, in both renderings.
-PROBLEM_MARK = "⚠"
 #: Versions listed in the provenance, beyond :func:`bayes_scaling.saving.versions`.
 _EXTRA_PACKAGES = ("matplotlib",)
 
@@ -115,237 +127,13 @@ def spec_to_toml(spec: Spec) -> str:
     """
     values = asdict(spec)
     lines = [f"name = {_toml_value(spec.name)}"]
-    for section, keys in _SECTIONS.items():
+    for section, keys in SECTIONS.items():
         items = [(key, values[key]) for key in keys
                  if key in values and values[key] is not None and not (
                      isinstance(values[key], (dict, tuple, list)) and len(values[key]) == 0)]
         if items:
             lines += ["", f"[{section}]", *(f"{key} = {_toml_value(value)}" for key, value in items)]
     return "\n".join(lines) + "\n"
-
-
-# ----------------------------------------------------------------- document model
-# The report is built once as a list of sections of blocks, then rendered to
-# HTML and to Markdown, so both always hold the same headings, tables and figures.
-
-
-@dataclass
-class _Table:
-    name: str
-    frame: pd.DataFrame  # formatted cells (str)
-    flags: pd.DataFrame | None = None  # True where a cell fails its threshold
-    caption: str = ""
-
-
-@dataclass
-class _Figure:
-    name: str
-    png: Path
-    pdf: Path
-    caption: str
-
-
-@dataclass
-class _Section:
-    title: str
-    level: int = 2
-    blocks: list = field(default_factory=list)
-
-    @property
-    def anchor(self) -> str:
-        return re.sub(r"[^a-z0-9]+", "-", self.title.lower()).strip("-")
-
-    def text(self, text: str):
-        self.blocks.append(("p", text))
-
-    def items(self, items: list[str]):
-        self.blocks.append(("list", list(items)))
-
-    def code(self, text: str, language: str = ""):
-        self.blocks.append(("code", (language, text)))
-
-    def table(self, table: _Table):
-        self.blocks.append(("table", table))
-
-    def figure(self, figure: _Figure):
-        self.blocks.append(("figure", figure))
-
-
-_COMPUTE_COLUMNS = {"cutoff", "compute", "flops"}
-
-
-def _cell(value, column: str) -> str:
-    """One table cell as text: 4 significant digits, FLOPs as 1e+21, counts as integers."""
-    if value is None or (isinstance(value, (float, np.floating)) and np.isnan(value)):
-        return "–"
-    if isinstance(value, (bool, np.bool_)):
-        return "yes" if value else "no"
-    if isinstance(value, (int, np.integer)):
-        return str(int(value))
-    if isinstance(value, (float, np.floating)):
-        value = float(value)
-        if column in _COMPUTE_COLUMNS:
-            return f"{value:.3g}"
-        if (column.startswith("n_") or column == "rank") and value.is_integer():
-            return str(int(value))
-        if value != 0 and not 1e-3 <= abs(value) < 1e5:
-            return f"{value:.3g}"
-        return f"{value:.4g}"
-    return " ".join(str(value).split())
-
-
-def _format(frame: pd.DataFrame, flags: pd.DataFrame | None = None, caption: str = "", name: str = "") -> _Table:
-    cells = pd.DataFrame({column: [_cell(v, column) for v in frame[column]] for column in frame.columns},
-                         index=range(len(frame)))
-    if flags is not None:
-        flags = flags.reset_index(drop=True).reindex(columns=frame.columns, fill_value=False).fillna(False)
-        cells = cells.where(~flags.astype(bool), cells + f" {PROBLEM_MARK}")
-    return _Table(name=name, frame=cells, flags=flags, caption=caption)
-
-
-# ------------------------------------------------------------------- rendering
-
-_CSS = """
-body { font-family: -apple-system, "Segoe UI", Roboto, "DejaVu Sans", Arial, sans-serif; color: #1a1a1a;
-       line-height: 1.45; margin: 0; background: #fafafa; }
-main { max-width: 1180px; margin: 0 auto; padding: 1.5em 2em 4em; background: #fff; }
-h1 { font-size: 1.7em; border-bottom: 2px solid #0072B2; padding-bottom: .3em; }
-h2 { font-size: 1.35em; margin-top: 2em; border-bottom: 1px solid #ddd; padding-bottom: .2em; }
-h3 { font-size: 1.1em; margin-top: 1.5em; }
-nav ul { columns: 2; list-style: none; padding-left: 0; }
-nav a { color: #0072B2; text-decoration: none; }
-table { border-collapse: collapse; font-size: .82em; margin: .8em 0 1.4em; font-variant-numeric: tabular-nums; }
-caption { caption-side: top; text-align: left; font-style: italic; padding-bottom: .3em; color: #444; }
-th, td { border: 1px solid #d0d0d0; padding: .25em .55em; text-align: right; }
-th { background: #eef4f9; }
-td.text, th.text { text-align: left; }
-tr:nth-child(even) td { background: #f7f7f7; }
-td.problem { background: #fbe3d6; color: #8a2d00; font-weight: bold; }
-figure { margin: 1em 0 2em; }
-figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
-figcaption { font-size: .88em; color: #333; margin-top: .4em; }
-pre { background: #f4f4f4; padding: .8em 1em; overflow-x: auto; font-size: .85em; border-radius: 4px; }
-code { font-family: "DejaVu Sans Mono", Menlo, Consolas, monospace; font-size: .92em; }
-.table-wrap { overflow-x: auto; }
-"""
-
-
-def _inline_html(text: str) -> str:
-    """Escape text; `backticks` become <code>."""
-    parts = text.split("`")
-    return "".join(f"<code>{html.escape(p)}</code>" if i % 2 else html.escape(p) for i, p in enumerate(parts))
-
-
-def _is_number(text: str) -> bool:
-    text = text.replace(PROBLEM_MARK, "").strip()
-    if text in ("–", "yes", "no"):
-        return True
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
-
-
-def _is_text_column(column: pd.Series) -> bool:
-    """Left-aligned unless every cell is a number (or a dash, yes or no)."""
-    return not all(_is_number(str(v)) for v in column)
-
-
-def _png_width(data: bytes) -> int:
-    """Width in pixels from a PNG's IHDR chunk."""
-    return int.from_bytes(data[16:20], "big")
-
-
-def _html_table(table: _Table) -> str:
-    text_columns = {c for c in table.frame.columns if _is_text_column(table.frame[c])}
-    head = "".join(f'<th class="{"text" if c in text_columns else "num"}">{html.escape(str(c))}</th>'
-                   for c in table.frame.columns)
-    rows = []
-    for i, row in table.frame.iterrows():
-        cells = []
-        for column, value in row.items():
-            classes = ["text" if column in text_columns else "num"]
-            if table.flags is not None and bool(table.flags.loc[i, column]):
-                classes.append("problem")
-            cells.append(f'<td class="{" ".join(classes)}">{html.escape(value)}</td>')
-        rows.append("<tr>" + "".join(cells) + "</tr>")
-    caption = f"<caption>{_inline_html(table.caption)}</caption>" if table.caption else ""
-    return (f'<div class="table-wrap"><table id="table-{html.escape(table.name)}">{caption}'
-            f"<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></div>")
-
-
-def _render_html(title: str, sections: list[_Section]) -> str:
-    body = [f"<h1>{html.escape(title)}</h1>"]
-    toc = "".join(f'<li><a href="#{s.anchor}">{html.escape(s.title)}</a></li>' for s in sections if s.level == 2)
-    body.append(f"<nav><ul>{toc}</ul></nav>")
-    for section in sections:
-        body.append(f'<h{section.level} id="{section.anchor}">{html.escape(section.title)}</h{section.level}>')
-        for kind, content in section.blocks:
-            if kind == "p":
-                body.append(f"<p>{_inline_html(content)}</p>")
-            elif kind == "list":
-                body.append("<ul>" + "".join(f"<li>{_inline_html(item)}</li>" for item in content) + "</ul>")
-            elif kind == "code":
-                language, text = content
-                body.append(f'<pre><code class="language-{language}">{html.escape(text)}</code></pre>')
-            elif kind == "table":
-                body.append(_html_table(content))
-            elif kind == "figure":
-                raw = content.png.read_bytes()
-                data = base64.b64encode(raw).decode("ascii")
-                # Shown at its size in inches (PNGs are 200 dpi; a CSS inch is 96 px), narrower on small screens.
-                width = round(_png_width(raw) * 96 / 200)
-                body.append(f'<figure id="figure-{html.escape(content.name)}"><img src="data:image/png;base64,{data}" '
-                            f'width="{width}" alt="{html.escape(content.caption.replace("`", ""))}">'
-                            f"<figcaption>{_inline_html(content.caption)}</figcaption></figure>")
-    return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
-            f"<title>{html.escape(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n<main>\n"
-            + "\n".join(body) + "\n</main>\n</body>\n</html>\n")
-
-
-def _md_cell(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("|", "\\|")
-
-
-def _markdown_table(table: _Table) -> str:
-    frame = table.frame
-    lines = []
-    if table.caption:
-        lines += [f"*{table.caption}*", ""]
-    text_columns = {c for c in frame.columns if _is_text_column(frame[c])}
-    lines.append("| " + " | ".join(_md_cell(str(c)) for c in frame.columns) + " |")
-    lines.append("|" + "|".join(" :--- " if c in text_columns else " ---: " for c in frame.columns) + "|")
-    for i, row in frame.iterrows():
-        cells = []
-        for column, value in row.items():
-            flagged = table.flags is not None and bool(table.flags.loc[i, column])
-            cells.append(f"**{_md_cell(value)}**" if flagged else _md_cell(value))
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
-
-
-def _render_markdown(title: str, sections: list[_Section], out: Path) -> str:
-    lines = [f"# {title}", ""]
-    for section in sections:
-        lines += [f"{'#' * section.level} {section.title}", ""]
-        for kind, content in section.blocks:
-            if kind == "p":
-                lines += [content, ""]
-            elif kind == "list":
-                lines += [f"- {item}" for item in content] + [""]
-            elif kind == "code":
-                language, text = content
-                fence = "~~~" if "```" in text else "```"
-                lines += [f"{fence}{language}", text.rstrip("\n"), fence, ""]
-            elif kind == "table":
-                lines += [_markdown_table(content), ""]
-            elif kind == "figure":
-                png, pdf = (p.relative_to(out).as_posix() for p in (content.png, content.pdf))
-                alt = content.caption.replace("`", "").replace("[", "(").replace("]", ")")
-                lines += [f"![{alt}]({png})", "", f"*{content.caption}* (PDF: [{pdf}]({pdf}))", ""]
-    return "\n".join(lines).rstrip("\n") + "\n"
 
 
 # ----------------------------------------------------------------- computations
@@ -463,16 +251,437 @@ def _say(quiet: bool, text: str):
         print(f"report: {text}", file=sys.stderr)
 
 
-# ------------------------------------------------------------------- the report
+# ------------------------------------------------------------------- the fits
 
 
-def _interval_calibration_section(spec: Spec, add_table, add_figure) -> "_Section":
+@dataclass(frozen=True)
+class ReportFits:
+    """Every fit a report shows, made once by :func:`fit_for_report`; the sections only read it.
+
+    Attributes
+    ----------
+    forms : tuple of str
+        The spec's evaluated forms, in order.
+    direct, two_stage : tuple of str
+        The forms split by their law's ``kind``.
+    band_cutoff : float or None
+        The cut-off of the plotted fits: ``holdout.max_compute``, else the
+        largest scored cut-off, else None (every run fitted).
+    evaluation : EvaluationResult or None
+        The extrapolation scores and their fits; None without a cut-off.
+    fits : dict
+        ``(form, benchmark, cutoff) -> fit`` of every fit made.
+    reasons : dict
+        Benchmark -> why a fit of it could not be made.
+    band_keys : dict
+        ``(form, benchmark) -> (form, benchmark, cutoff)``: the keys of
+        ``fits`` at ``band_cutoff``.
+    at_band : dict
+        Form -> {benchmark: fit} at ``band_cutoff``, for the forms with at
+        least one fit.
+    skipped : tuple of str
+        The spec's benchmarks without any fit at ``band_cutoff``.
+    loo_forms : tuple of str
+        The direct forms fitted at ``band_cutoff``: those PSIS-LOO compares.
+    loo : pandas.DataFrame or None
+        The PSIS-LOO comparison of ``loo_forms`` per benchmark, best
+        first; None when fewer than two direct forms were fitted or none
+        could be compared.
+    loo_failed : tuple of str
+        ``"benchmark: error"`` of each comparison that failed.
+    pareto_k : dict
+        Key of ``fits`` -> the largest Pareto k of its PSIS-LOO, where computed.
+    """
+
+    forms: tuple
+    direct: tuple
+    two_stage: tuple
+    band_cutoff: float | None
+    evaluation: EvaluationResult | None
+    fits: dict
+    reasons: dict
+    band_keys: dict
+    at_band: dict
+    skipped: tuple
+    loo_forms: tuple
+    loo: pd.DataFrame | None
+    loo_failed: tuple
+    pareto_k: dict
+
+
+def fit_for_report(spec: Spec, table: pd.DataFrame, *, quiet: bool = False, prob=PROBS) -> ReportFits:
+    """Make every fit of a spec's report, once.
+
+    Every form is fitted at every cut-off, with the extrapolation scores
+    (:func:`bayes_scaling.pipeline.run_evaluation`); when the spec's own
+    hold-out is not among those cut-offs (or there is none), every form is
+    fitted at it too. Two or more direct forms are then compared by PSIS-LOO
+    at that cut-off, which refits exactly the runs whose Pareto k is too high.
+
+    Parameters
+    ----------
+    spec : Spec
+        The analysis, as in :func:`build_report`.
+    table : pandas.DataFrame
+        The runs.
+    quiet : bool
+        No progress on standard error.
+    prob : sequence of float
+        Interval probabilities of the fits' predictions.
+
+    Returns
+    -------
+    ReportFits
+
+    Raises
+    ------
+    DataError
+        If no benchmark could be fitted.
+    """
+    forms = tuple(spec.evaluated_forms)
+    cutoffs, band_cutoff = _cutoffs(spec)
+    evaluation, fits, reasons = _evaluate(spec, table, cutoffs, quiet)
+    if not any(_same(band_cutoff, c) for c in cutoffs):
+        # The spec's own hold-out is not among the scored cut-offs (or there is none): fit it.
+        band_fits, band_reasons = _fit_at_band(spec, table, forms, band_cutoff, quiet, prob)
+        fits.update(band_fits)
+        for benchmark, reason in band_reasons.items():
+            reasons.setdefault(benchmark, reason)
+    if not fits:
+        why = "; ".join(f"{benchmark}: {reason}" for benchmark, reason in reasons.items())
+        raise DataError(f"spec {spec.name!r}: no benchmark could be fitted" + (f" ({why})" if why else ""))
+    # The fits at the spec's hold-out: plotted, compared by LOO, scored for held-out error.
+    band_keys = {(f, b): (f, b, c) for f, b, c in fits if _same(c, band_cutoff) or c is band_cutoff}
+    at_band = {form: {b: fits[key] for (f, b), key in band_keys.items() if f == form} for form in forms}
+    at_band = {form: by_benchmark for form, by_benchmark in at_band.items() if by_benchmark}
+    direct = tuple(form for form in forms if get_law(form).kind != "two_stage")
+    loo_forms = tuple(form for form in direct if form in at_band)
+    loo, loo_failed, pareto_k = _compare_by_loo(spec, {form: at_band[form] for form in loo_forms}, band_keys, quiet)
+    return ReportFits(
+        forms=forms, direct=direct, two_stage=tuple(form for form in forms if get_law(form).kind == "two_stage"),
+        band_cutoff=band_cutoff, evaluation=evaluation, fits=fits, reasons=reasons, band_keys=band_keys,
+        at_band=at_band,
+        skipped=tuple(sorted(set(spec.benchmarks) - {b for by_benchmark in at_band.values() for b in by_benchmark})),
+        loo_forms=loo_forms, loo=loo, loo_failed=loo_failed, pareto_k=pareto_k,
+    )
+
+
+def _cutoffs(spec: Spec) -> tuple[list, float | None]:
+    """The scored cut-offs, and the cut-off of the plotted fits."""
+    try:
+        cutoffs = list(spec.evaluated_cutoffs)
+    except SpecError:  # no cut-off at all: nothing is scored
+        cutoffs = []
+    band_cutoff = spec.max_compute if spec.max_compute is not None else (max(cutoffs) if cutoffs else None)
+    return cutoffs, band_cutoff
+
+
+def _evaluate(spec: Spec, table: pd.DataFrame, cutoffs: list, quiet: bool) -> tuple:
+    """(evaluation, fits, reasons) of every form at every cut-off; (None, {}, {}) without cut-offs."""
+    if not cutoffs:
+        return None, {}, {}
+    from bayes_scaling.pipeline import run_evaluation
+
+    forms = spec.evaluated_forms
+    _say(quiet, f"fitting {', '.join(forms)} to {len(spec.benchmarks)} benchmark(s) at {len(cutoffs)} cut-off(s)")
+    evaluation = run_evaluation(spec, table=table, quiet=quiet)
+    reasons: dict[str, str] = {}
+    failed = evaluation.scores[evaluation.scores["status"] != "ok"]
+    for row in failed.to_dict("records"):
+        reasons.setdefault(row["benchmark"], f"{row['form']} at {row['cutoff']:.3g} FLOPs: {row['status']}")
+    return evaluation, dict(evaluation.fits), reasons
+
+
+def _fit_at_band(spec: Spec, table: pd.DataFrame, forms: tuple, band_cutoff, quiet: bool, prob) -> tuple:
+    """(fits, reasons) of every form with the spec's own hold-out."""
+    from bayes_scaling.pipeline import run_spec
+
+    fits, reasons = {}, {}
+    for form in forms:
+        _say(quiet, f"fitting {form} with the spec's hold-out ({band_cutoff or 'none'})")
+        result = run_spec(replace(spec, form=form), table=table, quiet=quiet, prob=prob)
+        fits.update({(form, benchmark, band_cutoff): idata for benchmark, idata in result.fits.items()})
+        for benchmark, reason in result.skipped.items():
+            reasons.setdefault(benchmark, f"{form}: {reason}")
+    return fits, reasons
+
+
+def _compare_by_loo(spec: Spec, at_band: dict, band_keys: dict, quiet: bool) -> tuple:
+    """(comparison or None, failures, Pareto k per fit) of the forms of ``at_band``, per benchmark.
+
+    Nothing is compared with fewer than two forms; a benchmark is compared
+    only where every form was fitted to it.
+    """
+    forms = list(at_band)
+    if len(forms) < 2:
+        return None, (), {}
+    _say(quiet, f"PSIS-LOO of {', '.join(forms)}")
+    frames, failed, pareto_k = [], [], {}
+    for benchmark in spec.benchmarks:
+        if not all(benchmark in at_band[form] for form in forms):
+            continue
+        try:
+            frame = compare_forms({form: at_band[form][benchmark] for form in forms}, priors=spec.prior_distributions())
+        except BayesScalingError as err:
+            failed.append(f"{benchmark}: {err}")
+            continue
+        frames.append(frame.assign(benchmark=benchmark))
+        pareto_k.update({band_keys[row["form"], benchmark]: row["max_pareto_k"] for row in frame.to_dict("records")})
+    if not frames:
+        return None, tuple(failed), pareto_k
+    loo = pd.concat(frames, ignore_index=True)
+    return loo[["benchmark", *[c for c in loo.columns if c != "benchmark"]]], tuple(failed), pareto_k
+
+
+# ------------------------------------------------------------------- the sections
+# Each builds one section from the fits already made, adding its tables and
+# figures through the collector, so that every table is also written as CSV
+# and every figure as PNG and PDF.
+
+
+@dataclass
+class _Collector:
+    """The tables (unrounded) and figures (saved as PNG and PDF) that the sections add."""
+
+    figures_dir: Path
+    tables: dict = field(default_factory=dict)
+    figures: dict = field(default_factory=dict)
+
+    def table(self, section: Section, name: str, frame: pd.DataFrame, caption: str = "", flags=None):
+        """Keep ``frame`` to write as CSV and add it, formatted, to ``section``."""
+        self.tables[name] = frame
+        section.table(format_table(frame, flags, caption, name))
+
+    def figure(self, section: Section, name: str, make, caption: str):
+        """Draw ``make()`` in the report's style, save it and add it to ``section``."""
+        from bayes_scaling.plotting import figure_style, save_figure
+
+        with figure_style():
+            fig = make()
+            png, pdf = save_figure(fig, self.figures_dir / name)
+        self.figures[name] = [png, pdf]
+        section.figure(Figure(name, png, pdf, caption))
+
+
+def _levels(prob) -> str:
+    return " and ".join(f"{100 * p:g}%" for p in sorted(prob))
+
+
+def _overview_section(spec: Spec, fitted: ReportFits, tag: str) -> Section:
+    overview = Section("Overview")
+    band_cutoff = fitted.band_cutoff
+    selection = ", ".join(filter(None, [
+        f"metric `{spec.metric}`", f"TPR {spec.tpr:g}" if spec.tpr is not None else "",
+        f"group `{spec.group}`" if spec.group else "", f"k = {spec.k:g}" if spec.k is not None else "",
+        f"loss `{spec.loss_benchmark}`" if spec.loss_benchmark and fitted.two_stage else "",
+    ]))
+    overview.text(
+        f"Spec `{spec.name}`: the form(s) {', '.join(f'`{f}`' for f in fitted.forms)} fitted to "
+        f"{len(spec.benchmarks)} benchmark(s) of `{spec.dataset or spec.path}` ({selection}). "
+        + (f"Runs up to {band_cutoff:.3g} FLOPs are fitted and larger runs held out. " if band_cutoff else
+           "No compute cut-off: every run is fitted. ")
+        + f"NUTS: {spec.num_chains} chains of {spec.num_samples} draws after {spec.num_warmup} warm-up "
+        f"iterations, seed {spec.seed}."
+    )
+    findings = _findings(fitted, tag)
+    if findings:
+        overview.items(findings)
+    return overview
+
+
+def _findings(fitted: ReportFits, tag: str) -> list[str]:
+    """The overview's bullets: direct against two-stage, coverage per form, benchmarks not fitted."""
+    findings = []
+    evaluation = fitted.evaluation
+    if evaluation is not None and len(evaluation.direct_vs_two_stage):
+        duel = evaluation.direct_vs_two_stage
+        for row in duel[duel["benchmark"] == "all"].to_dict("records"):
+            findings.append(
+                f"Direct (`{row['direct']}`) minus two-stage (`{row['two_stage']}`) mean absolute error on the "
+                f"held-out runs at cut-off {row['cutoff']:.3g}, pooled: {row['difference_median']:+.4f} "
+                f"({tag}% interval {row[f'difference_lower_{tag}']:+.4f} to {row[f'difference_upper_{tag}']:+.4f}); "
+                f"P(direct closer) = {row['p_direct_closer']:.2f}."
+            )
+    if evaluation is not None and not evaluation.summary.empty:
+        bayes = evaluation.summary[evaluation.summary["method"] == "bayes"]
+        for row in bayes.to_dict("records"):
+            if f"coverage_{tag}" in row and np.isfinite(row[f"coverage_{tag}"]):
+                findings.append(f"`{row['form']}` at cut-off {row['cutoff']:.3g}: {row[f'coverage_{tag}']:.0%} of "
+                                f"{int(row['n_held_out'])} held-out runs inside their {tag}% predictive interval "
+                                f"(mean over benchmarks); mean absolute error {row['mae']:.4f}.")
+    for benchmark in fitted.skipped:
+        findings.append(f"Not fitted: {benchmark} ({fitted.reasons.get(benchmark, 'no usable runs')}).")
+    return findings
+
+
+def _bands_section(fitted: ReportFits, parts: _Collector, prob) -> Section:
+    from bayes_scaling.plotting import plot_band_grid
+
+    bands = Section("Fits and held-out runs")
+    bands.text(
+        "One panel per benchmark. Filled dots: fitted runs; open diamonds: held-out runs; grey region: "
+        "extrapolation beyond the largest fitted run; solid line: posterior median of the mean curve; shaded: "
+        f"{_levels(prob)} credible intervals of the mean curve; dotted: "
+        f"{100 * max(prob):g}% predictive interval for a new run (the mean curve plus run-to-run noise)."
+    )
+    band_cutoff = fitted.band_cutoff
+    cut = f"fitted on runs up to {band_cutoff:.3g} FLOPs" if band_cutoff else "fitted on every run"
+    for form, by_benchmark in fitted.at_band.items():
+        parts.figure(bands, f"bands_{form}",
+                     partial(plot_band_grid, by_benchmark, prob=prob, title=f"{form}: posterior bands, {cut}"),
+                     f"`{form}`, {cut}: accuracy against training compute.")
+    return bands
+
+
+def _extrapolation_section(fitted: ReportFits) -> Section:
+    extrapolation = Section("Extrapolation to larger runs")
+    if fitted.evaluation is None:
+        extrapolation.text("The spec sets no compute cut-off (`holdout.max_compute` or `evaluate.cutoffs`), so no "
+                           "run is held out and extrapolation is not scored.")
+    else:
+        extrapolation.text(
+            "Each form is fitted on the runs at or below a cut-off and scores every larger run "
+            "(leave-future-out). `elpd`: held-out log predictive density on log(-log Q) (higher is better); "
+            "`mae`, `mre`, `r2`: error of the posterior median in raw accuracy (the paper's metrics); "
+            "`coverage_P`: share of held-out runs inside the P% predictive interval. Rows `paper` are the paper's "
+            "point-estimate method on the same split."
+        )
+    return extrapolation
+
+
+def _scores_section(evaluation: EvaluationResult, parts: _Collector) -> Section:
+    scores = Section("Scores per benchmark", 3)
+    parts.table(scores, "scores", evaluation.scores, "Extrapolation scores per form, benchmark, cut-off and method.")
+    return scores
+
+
+def _pooled_section(evaluation: EvaluationResult, parts: _Collector) -> Section:
+    pooled = Section("Pooled over benchmarks", 3)
+    parts.table(pooled, "pooled", evaluation.summary, "Mean of mae, mre, r2 and coverage over benchmarks; elpd summed.")
+    return pooled
+
+
+def _duel_section(fitted: ReportFits, parts: _Collector, tag: str) -> Section:
+    """Direct against two-stage: the posterior of their difference in held-out error, or why there is none."""
+    from bayes_scaling.plotting import plot_forest
+
+    section = Section("Direct against two-stage", 3)
+    duel = fitted.evaluation.direct_vs_two_stage
+    if not len(duel):
+        section.text(
+            f"The spec's forms ({', '.join(fitted.forms)}) do not include both a direct and a two-stage form, so the "
+            "two routes are not compared. Below: the held-out error of each fit."
+        )
+        return section
+    section.text(
+        "Posterior of d = MAE(direct) - MAE(two-stage) on the held-out runs both routes predict, from "
+        "draws of the two mean curves (negative: the direct law is closer). The row `all` pools every "
+        "benchmark's runs."
+    )
+    parts.table(section, "direct_vs_two_stage", duel,
+                f"Direct minus two-stage mean absolute error: median and {tag}% interval.")
+    many = duel["cutoff"].nunique() > 1
+    parts.figure(section, "forest_direct_vs_two_stage", partial(
+        plot_forest, duel, median="difference_median", lower=f"difference_lower_{tag}",
+        upper=f"difference_upper_{tag}", group="cutoff" if many else None,
+        annotate=None if many else "p_direct_closer", annotate_title="P(direct closer)",
+        xlabel="MAE(direct) - MAE(two-stage) on held-out runs (accuracy)", reference=0.0,
+        sides=("direct closer", "two-stage closer"),
+        title=f"{duel['direct'].iloc[0]} minus {duel['two_stage'].iloc[0]}",
+    ), f"Forest plot: per benchmark, the posterior median (dot) and {tag}% interval (bar) of the "
+       "difference in held-out mean absolute error; dashed line: no difference.")
+    return section
+
+
+def _held_out_error_section(fitted: ReportFits, parts: _Collector, prob: float) -> Section:
+    """The posterior of each fit's held-out error, where direct and two-stage are not compared."""
+    from bayes_scaling.plotting import plot_forest
+
+    tag = f"{100 * prob:g}"
+    section = Section("Held-out error", 3)
+    errors = held_out_error({(form, b): fit for form, by_benchmark in fitted.at_band.items()
+                             for b, fit in by_benchmark.items()}, prob=prob)
+    if errors.empty:
+        section.text("No run lies beyond the cut-off: there is nothing to score.")
+        return section
+    section.text(
+        "Per benchmark, the posterior of the mean absolute error of the mean curve on the held-out runs "
+        f"(over posterior draws): median and {tag}% interval. `mae_of_median` is the error of the "
+        "posterior median, as in the scores."
+    )
+    parts.table(section, "held_out_error", errors,
+                f"Held-out mean absolute error, median and {tag}% interval over posterior draws.")
+    several = errors["form"].nunique() > 1
+    parts.figure(section, "forest_held_out_error", partial(
+        plot_forest, errors, median="mae_median", lower=f"mae_lower_{tag}", upper=f"mae_upper_{tag}",
+        group="form" if several else None, reference=0.0,
+        xlabel="mean absolute error on held-out runs (accuracy)",
+        title=None if several else f"{errors['form'].iloc[0]}: held-out error",
+    ), f"Forest plot: per benchmark, the posterior median (dot) and {tag}% interval (bar) of the mean "
+       "absolute error on the runs beyond the cut-off.")
+    return section
+
+
+def _loo_section(fitted: ReportFits, parts: _Collector) -> Section:
+    section = Section("Interpolation: PSIS-LOO")
+    forms = fitted.loo_forms
+    if len(forms) >= 2:
+        section.text(
+            f"The direct forms compared by PSIS-LOO on the runs each was fitted on (up to {fitted.band_cutoff:.3g} "
+            "FLOPs), best first per benchmark: `elpd` on log(-log Q) with its standard error, the difference from "
+            "the best (`elpd_diff`, `dse`), stacking `weight`; runs with Pareto k above 0.7 are refitted exactly "
+            "(`n_refits`). The fits are those plotted above." if fitted.band_cutoff else
+            "The direct forms compared by PSIS-LOO, best first per benchmark.")
+        if fitted.loo is not None:
+            parts.table(section, "loo", fitted.loo, "PSIS-LOO comparison per benchmark.")
+        if fitted.loo_failed:
+            section.items(list(fitted.loo_failed))
+    else:
+        section.text(
+            f"PSIS-LOO compares two or more direct forms fitted to the same runs; this spec lists "
+            f"{len(forms)} ({', '.join(forms) or 'none'}), so there is no LOO comparison."
+            + (" Two-stage forms condition accuracy on each run's loss, so their LOO is not comparable with a "
+               "direct law's; they are compared by extrapolation above." if fitted.two_stage else "")
+        )
+    section.text(f"Note: {INTERPOLATION_NOTE}.")
+    return section
+
+
+def _pass_at_k_section(title: str, form: str, by_benchmark: dict, parts: _Collector, prob) -> Section:
+    from bayes_scaling.plotting import plot_compute_vs_k, plot_pass_at_k
+
+    widest = max(prob)
+    section = Section(title)
+    section.text(
+        "Pass@k against the number of samples k at fixed training compute (the compute of some of the "
+        "benchmark's runs; the largest are extrapolations), and the trade-off between training compute and "
+        "samples: for each pass@k level, the compute needed to reach it at each k."
+    )
+    parts.figure(section, f"pass_at_k_{form}", partial(plot_pass_at_k, by_benchmark, prob=prob),
+                 f"`{form}`: pass@k against k at fixed compute; lines: posterior median; shaded: "
+                 f"{_levels(prob)} intervals of the mean curve; markers: "
+                 "runs at that compute (filled fitted, open held out).")
+    parts.figure(section, f"compute_vs_k_{form}", partial(plot_compute_vs_k, by_benchmark, prob=widest),
+                 f"`{form}`: iso-pass@k contours of training compute against samples per problem k; lines: "
+                 f"posterior median of the compute needed; bands: {100 * widest:g}% intervals; grey: beyond the "
+                 "largest fitted run.")
+    return section
+
+
+def _pass_at_k_sections(fitted: ReportFits, parts: _Collector, prob) -> list[Section]:
+    """One section per form whose law takes k, titled by the form only when there are several."""
+    k_forms = {form: by_benchmark for form, by_benchmark in fitted.at_band.items() if "k" in get_law(form).inputs}
+    return [_pass_at_k_section("pass@k" if len(k_forms) == 1 else f"pass@k: {form}", form, by_benchmark, parts, prob)
+            for form, by_benchmark in k_forms.items()]
+
+
+def _interval_calibration_section(spec: Spec, parts: _Collector) -> Section:
     """What the predictive intervals include, and their coverage measured on held-out runs of public ladders."""
     from bayes_scaling.backtest import shipped_backtest
     from bayes_scaling.pipeline import interval_note
     from bayes_scaling.plotting import plot_reliability
 
-    section = _Section("How far to trust the intervals")
+    section = Section("How far to trust the intervals")
     section.text(f"Predictive intervals of this report include {interval_note(spec)}.")
     summary, reliability = shipped_backtest()
     section.text(
@@ -485,11 +694,69 @@ def _interval_calibration_section(spec: Spec, add_table, add_figure) -> "_Sectio
         "growing with distance. `coverage_90_low`/`_high`: 95% bootstrap interval over (benchmark, ladder) pairs.")
     columns = ["method", "dataset", "n_runs", "n_pairs", "coverage_50", "coverage_90", "coverage_90_low",
                "coverage_90_high", "width_90", "interval_score_90", "crps", "median_mre"]
-    add_table(section, "interval_coverage", summary[[c for c in columns if c in summary]],
-              "Leave-future-out scores of the predictive intervals per method and data set (`all`: pooled).")
-    add_figure(section, "reliability", lambda: plot_reliability(reliability),
-               "Reliability: share of held-out runs inside central predictive intervals against their nominal level.")
+    parts.table(section, "interval_coverage", summary[[c for c in columns if c in summary]],
+                "Leave-future-out scores of the predictive intervals per method and data set (`all`: pooled).")
+    parts.figure(section, "reliability", partial(plot_reliability, reliability),
+                 "Reliability: share of held-out runs inside central predictive intervals against their nominal "
+                 "level.")
     return section
+
+
+def _diagnostics_section(fitted: ReportFits, parts: _Collector) -> Section:
+    section = Section("Sampling diagnostics")
+    section.text("Every fit of the report, with the thresholds it is checked against; a value that fails its "
+                 f"threshold is highlighted and marked {PROBLEM_MARK}.")
+    section.items([
+        (f"R-hat <= {RHAT_MAX}: chains that agree (rank-normalised split R-hat, Vehtari et al. 2021); above it the "
+         "chains have not mixed and the posterior is not trustworthy."),
+        (f"bulk and tail ESS >= {ESS_MIN}: enough effective draws (100 per chain for four chains) for stable medians "
+         "and interval ends."),
+        ("no divergent transitions: a divergence means NUTS could not follow the posterior's curvature, and draws "
+         "may miss part of it."),
+        (f"E-BFMI >= {BFMI_MIN}: the momentum resampling explores the energy distribution; lower values mean heavy "
+         "tails the sampler crosses slowly."),
+        (f"Pareto k <= {PARETO_K_MAX} (where LOO was computed): the PSIS estimate of a run's leave-one-out density is "
+         "reliable; runs above were refitted exactly."),
+    ])
+    table, flags = diagnostics_table(fitted.fits, fitted.pareto_k)
+    parts.table(section, "diagnostics", table, "Diagnostics per fit (retried: refitted once with a longer "
+                "warm-up after failing a check).", flags)
+    return section
+
+
+def _provenance_section(spec: Spec, table: pd.DataFrame, supplied: bool) -> Section:
+    section = Section("Provenance")
+    section.text(
+        f"Data set `{spec.dataset or spec.path}`"
+        + (" (a table supplied in Python, not loaded from the spec)" if supplied else "")
+        + f"; table of {len(table)} rows, SHA-256 fingerprint `{_fingerprint(table)[:16]}`. Seed {spec.seed}. "
+        f"Generated {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}."
+    )
+    return section
+
+
+def _spec_section(spec_text: str) -> Section:
+    section = Section("Spec", 3)
+    section.text("The exact spec, with every default written out (also in `spec.toml` beside this report):")
+    section.code(spec_text, "toml")
+    return section
+
+
+def _software_section(parts: _Collector) -> Section:
+    section = Section("Software", 3)
+    parts.table(section, "versions", package_versions(), "Package versions.")
+    return section
+
+
+def _regenerate_section(out: Path, supplied: bool) -> Section:
+    section = Section("Regenerate", 3)
+    section.text("In the folder the report was built from (the paths are relative to it):" if not supplied else
+                 "The table was supplied in Python; with the spec's own data, this command regenerates it:")
+    section.code(f"bayes-scaling report {(out / 'spec.toml').as_posix()} --out {out.as_posix()}", "bash")
+    return section
+
+
+# ------------------------------------------------------------------- the report
 
 
 def build_report(
@@ -523,317 +790,48 @@ def build_report(
     -------
     ReportResult
     """
-    from bayes_scaling.pipeline import load_table, run_evaluation, run_spec
-    from bayes_scaling.plotting import (
-        figure_style, plot_band_grid, plot_compute_vs_k, plot_forest, plot_pass_at_k, save_figure,
-    )
+    from bayes_scaling.pipeline import load_table
 
     out = Path(out_dir)
-    figures_dir, tables_dir = out / "figures", out / "tables"
-    for folder in (out, figures_dir, tables_dir):
+    parts = _Collector(out / "figures")
+    for folder in (out, parts.figures_dir, out / "tables"):
         folder.mkdir(parents=True, exist_ok=True)
     supplied = table is not None
     table = load_table(spec) if table is None else table
+    fitted = fit_for_report(spec, table, quiet=quiet, prob=prob)
+    spec_text = spec_to_toml(spec)
     widest = max(prob)
     tag = f"{100 * widest:g}"
-    forms = list(spec.evaluated_forms)
-    direct = [form for form in forms if not get_law(form).extra_select_options]
-    two_stage = [form for form in forms if get_law(form).extra_select_options]
-    try:
-        cutoffs = list(spec.evaluated_cutoffs)
-    except SpecError:
-        cutoffs = []
-    band_cutoff = spec.max_compute if spec.max_compute is not None else (max(cutoffs) if cutoffs else None)
 
-    # ---- the fits, once: every form at every cut-off (with the extrapolation scores)
-    evaluation = None
-    fits: dict = {}
-    reasons: dict[str, str] = {}  # benchmark -> why a fit could not be made
-    if cutoffs:
-        _say(quiet, f"fitting {', '.join(forms)} to {len(spec.benchmarks)} benchmark(s) at {len(cutoffs)} cut-off(s)")
-        evaluation = run_evaluation(spec, table=table, quiet=quiet)
-        fits.update(evaluation.fits)
-        failed = evaluation.scores[evaluation.scores["status"] != "ok"]
-        for row in failed.to_dict("records"):
-            reasons.setdefault(row["benchmark"], f"{row['form']} at {row['cutoff']:.3g} FLOPs: {row['status']}")
-    if not any(_same(band_cutoff, c) for c in cutoffs):
-        # The spec's own hold-out is not among the scored cut-offs (or there is none): fit it.
-        for form in forms:
-            _say(quiet, f"fitting {form} with the spec's hold-out ({band_cutoff or 'none'})")
-            result = run_spec(replace(spec, form=form), table=table, quiet=quiet, prob=prob)
-            fits.update({(form, benchmark, band_cutoff): idata for benchmark, idata in result.fits.items()})
-            for benchmark, reason in result.skipped.items():
-                reasons.setdefault(benchmark, f"{form}: {reason}")
-    if not fits:
-        why = "; ".join(f"{benchmark}: {reason}" for benchmark, reason in reasons.items())
-        raise DataError(f"spec {spec.name!r}: no benchmark could be fitted" + (f" ({why})" if why else ""))
-    # The fits at the spec's hold-out: plotted, compared by LOO, scored for held-out error.
-    band_keys = {(f, b): (f, b, c) for f, b, c in fits if _same(c, band_cutoff) or c is band_cutoff}
-    at_band = {form: {b: fits[key] for (f, b), key in band_keys.items() if f == form} for form in forms}
-    at_band = {form: by_benchmark for form, by_benchmark in at_band.items() if by_benchmark}
-    skipped = sorted(set(spec.benchmarks) - {b for by_benchmark in at_band.values() for b in by_benchmark})
+    sections = [_overview_section(spec, fitted, tag), _bands_section(fitted, parts, prob),
+                _extrapolation_section(fitted)]
+    if fitted.evaluation is not None:
+        sections += [_scores_section(fitted.evaluation, parts), _pooled_section(fitted.evaluation, parts),
+                     _duel_section(fitted, parts, tag)]
+        if not len(fitted.evaluation.direct_vs_two_stage):
+            sections.append(_held_out_error_section(fitted, parts, widest))
+    sections += [_loo_section(fitted, parts), *_pass_at_k_sections(fitted, parts, prob),
+                 _interval_calibration_section(spec, parts), _diagnostics_section(fitted, parts),
+                 _provenance_section(spec, table, supplied), _spec_section(spec_text), _software_section(parts),
+                 _regenerate_section(out, supplied)]
+    return _write_report(out, f"Bayesian scaling-law report: {spec.name}", sections, parts, spec_text, fitted,
+                         quiet)
 
-    tables: dict[str, pd.DataFrame] = {}
-    figures: dict[str, list[Path]] = {}
-    sections: list[_Section] = []
 
-    def add_figure(section: _Section, name: str, make, caption: str):
-        with figure_style():
-            fig = make()
-            png, pdf = save_figure(fig, figures_dir / name)
-        figures[name] = [png, pdf]
-        section.figure(_Figure(name, png, pdf, caption))
-
-    def add_table(section: _Section, name: str, frame: pd.DataFrame, caption: str = "", flags=None):
-        tables[name] = frame
-        section.table(_format(frame, flags, caption, name))
-
-    # ---- overview
-    overview = _Section("Overview")
-    data_name = spec.dataset or spec.path
-    selection = ", ".join(filter(None, [
-        f"metric `{spec.metric}`", f"TPR {spec.tpr:g}" if spec.tpr is not None else "",
-        f"group `{spec.group}`" if spec.group else "", f"k = {spec.k:g}" if spec.k is not None else "",
-        f"loss `{spec.loss_benchmark}`" if spec.loss_benchmark and two_stage else "",
-    ]))
-    overview.text(
-        f"Spec `{spec.name}`: the form(s) {', '.join(f'`{f}`' for f in forms)} fitted to "
-        f"{len(spec.benchmarks)} benchmark(s) of `{data_name}` ({selection}). "
-        + (f"Runs up to {band_cutoff:.3g} FLOPs are fitted and larger runs held out. " if band_cutoff else
-           "No compute cut-off: every run is fitted. ")
-        + f"NUTS: {spec.num_chains} chains of {spec.num_samples} draws after {spec.num_warmup} warm-up "
-        f"iterations, seed {spec.seed}."
-    )
-    findings = []
-    if evaluation is not None and len(evaluation.direct_vs_two_stage):
-        duel = evaluation.direct_vs_two_stage
-        for row in duel[duel["benchmark"] == "all"].to_dict("records"):
-            findings.append(
-                f"Direct (`{row['direct']}`) minus two-stage (`{row['two_stage']}`) mean absolute error on the "
-                f"held-out runs at cut-off {row['cutoff']:.3g}, pooled: {row['difference_median']:+.4f} "
-                f"({tag}% interval {row[f'difference_lower_{tag}']:+.4f} to {row[f'difference_upper_{tag}']:+.4f}); "
-                f"P(direct closer) = {row['p_direct_closer']:.2f}."
-            )
-    if evaluation is not None and not evaluation.summary.empty:
-        bayes = evaluation.summary[evaluation.summary["method"] == "bayes"]
-        for row in bayes.to_dict("records"):
-            if f"coverage_{tag}" in row and np.isfinite(row[f"coverage_{tag}"]):
-                findings.append(f"`{row['form']}` at cut-off {row['cutoff']:.3g}: {row[f'coverage_{tag}']:.0%} of "
-                                f"{int(row['n_held_out'])} held-out runs inside their {tag}% predictive interval "
-                                f"(mean over benchmarks); mean absolute error {row['mae']:.4f}.")
-    for benchmark in skipped:
-        findings.append(f"Not fitted: {benchmark} ({reasons.get(benchmark, 'no usable runs')}).")
-    if findings:
-        overview.items(findings)
-    sections.append(overview)
-
-    # ---- band plots
-    bands = _Section("Fits and held-out runs")
-    bands.text(
-        "One panel per benchmark. Filled dots: fitted runs; open diamonds: held-out runs; grey region: "
-        "extrapolation beyond the largest fitted run; solid line: posterior median of the mean curve; shaded: "
-        f"{' and '.join(f'{100 * p:g}%' for p in sorted(prob))} credible intervals of the mean curve; dotted: "
-        f"{tag}% predictive interval for a new run (the mean curve plus run-to-run noise)."
-    )
-    for form, by_benchmark in at_band.items():
-        cut = f"fitted on runs up to {band_cutoff:.3g} FLOPs" if band_cutoff else "fitted on every run"
-        add_figure(bands, f"bands_{form}", lambda b=by_benchmark, f=form, c=cut: plot_band_grid(
-            b, prob=prob, title=f"{f}: posterior bands, {c}"), f"`{form}`, {cut}: accuracy against training compute.")
-    sections.append(bands)
-
-    # ---- extrapolation
-    extrapolation = _Section("Extrapolation to larger runs")
-    forest_fits = None
-    if evaluation is None:
-        extrapolation.text("The spec sets no compute cut-off (`holdout.max_compute` or `evaluate.cutoffs`), so no "
-                           "run is held out and extrapolation is not scored.")
-        sections.append(extrapolation)
-    else:
-        extrapolation.text(
-            "Each form is fitted on the runs at or below a cut-off and scores every larger run "
-            "(leave-future-out). `elpd`: held-out log predictive density on log(-log Q) (higher is better); "
-            "`mae`, `mre`, `r2`: error of the posterior median in raw accuracy (the paper's metrics); "
-            "`coverage_P`: share of held-out runs inside the P% predictive interval. Rows `paper` are the paper's "
-            "point-estimate method on the same split."
-        )
-        sections.append(extrapolation)
-        scores_section = _Section("Scores per benchmark", 3)
-        add_table(scores_section, "scores", evaluation.scores,
-                  "Extrapolation scores per form, benchmark, cut-off and method.")
-        sections.append(scores_section)
-        pooled = _Section("Pooled over benchmarks", 3)
-        add_table(pooled, "pooled", evaluation.summary,
-                  "Mean of mae, mre, r2 and coverage over benchmarks; elpd summed.")
-        sections.append(pooled)
-        duel_section = _Section("Direct against two-stage", 3)
-        if len(evaluation.direct_vs_two_stage):
-            duel = evaluation.direct_vs_two_stage
-            duel_section.text(
-                "Posterior of d = MAE(direct) - MAE(two-stage) on the held-out runs both routes predict, from "
-                "draws of the two mean curves (negative: the direct law is closer). The row `all` pools every "
-                "benchmark's runs."
-            )
-            add_table(duel_section, "direct_vs_two_stage", duel,
-                      f"Direct minus two-stage mean absolute error: median and {tag}% interval.")
-            many = duel["cutoff"].nunique() > 1
-            add_figure(duel_section, "forest_direct_vs_two_stage", lambda: plot_forest(
-                duel, median="difference_median", lower=f"difference_lower_{tag}",
-                upper=f"difference_upper_{tag}", group="cutoff" if many else None,
-                annotate=None if many else "p_direct_closer", annotate_title="P(direct closer)",
-                xlabel="MAE(direct) - MAE(two-stage) on held-out runs (accuracy)", reference=0.0,
-                sides=("direct closer", "two-stage closer"),
-                title=f"{duel['direct'].iloc[0]} minus {duel['two_stage'].iloc[0]}",
-            ), f"Forest plot: per benchmark, the posterior median (dot) and {tag}% interval (bar) of the "
-               "difference in held-out mean absolute error; dashed line: no difference.")
-        else:
-            duel_section.text(
-                f"The spec's forms ({', '.join(forms)}) do not include both a direct and a two-stage form, so the "
-                "two routes are not compared. Below: the held-out error of each fit."
-            )
-            forest_fits = {(form, b): fit for form, by_benchmark in at_band.items() for b, fit in by_benchmark.items()}
-        sections.append(duel_section)
-        if forest_fits is not None:
-            error_section = _Section("Held-out error", 3)
-            errors = held_out_error(forest_fits, prob=widest)
-            if errors.empty:
-                error_section.text("No run lies beyond the cut-off: there is nothing to score.")
-            else:
-                error_section.text(
-                    "Per benchmark, the posterior of the mean absolute error of the mean curve on the held-out runs "
-                    f"(over posterior draws): median and {tag}% interval. `mae_of_median` is the error of the "
-                    "posterior median, as in the scores."
-                )
-                add_table(error_section, "held_out_error", errors,
-                          f"Held-out mean absolute error, median and {tag}% interval over posterior draws.")
-                several = errors["form"].nunique() > 1
-                add_figure(error_section, "forest_held_out_error", lambda: plot_forest(
-                    errors, median="mae_median", lower=f"mae_lower_{tag}", upper=f"mae_upper_{tag}",
-                    group="form" if several else None, reference=0.0,
-                    xlabel="mean absolute error on held-out runs (accuracy)",
-                    title=None if several else f"{errors['form'].iloc[0]}: held-out error",
-                ), f"Forest plot: per benchmark, the posterior median (dot) and {tag}% interval (bar) of the mean "
-                   "absolute error on the runs beyond the cut-off.")
-            sections.append(error_section)
-
-    # ---- LOO (interpolation)
-    loo_section = _Section("Interpolation: PSIS-LOO")
-    pareto_k: dict = {}
-    loo_direct = [form for form in direct if form in at_band]
-    if len(loo_direct) >= 2:
-        _say(quiet, f"PSIS-LOO of {', '.join(loo_direct)}")
-        frames, failed = [], []
-        for benchmark in spec.benchmarks:
-            if not all(benchmark in at_band[form] for form in loo_direct):
-                continue
-            try:
-                frame = compare_forms({form: at_band[form][benchmark] for form in loo_direct},
-                                      priors=spec.prior_distributions())
-            except BayesScalingError as err:
-                failed.append(f"{benchmark}: {err}")
-                continue
-            frames.append(frame.assign(benchmark=benchmark))
-            pareto_k.update({band_keys[row["form"], benchmark]: row["max_pareto_k"]
-                             for row in frame.to_dict("records")})
-        loo_section.text(
-            f"The direct forms compared by PSIS-LOO on the runs each was fitted on (up to {band_cutoff:.3g} FLOPs), "
-            "best first per benchmark: `elpd` on log(-log Q) with its standard error, the difference from the best "
-            "(`elpd_diff`, `dse`), stacking `weight`; runs with Pareto k above 0.7 are refitted exactly "
-            "(`n_refits`). The fits are those plotted above." if band_cutoff else
-            "The direct forms compared by PSIS-LOO, best first per benchmark.")
-        if frames:
-            loo = pd.concat(frames, ignore_index=True)
-            loo = loo[["benchmark", *[c for c in loo.columns if c != "benchmark"]]]
-            add_table(loo_section, "loo", loo, "PSIS-LOO comparison per benchmark.")
-        if failed:
-            loo_section.items(failed)
-    else:
-        loo_section.text(
-            f"PSIS-LOO compares two or more direct forms fitted to the same runs; this spec lists "
-            f"{len(loo_direct)} ({', '.join(loo_direct) or 'none'}), so there is no LOO comparison."
-            + (" Two-stage forms condition accuracy on each run's loss, so their LOO is not comparable with a "
-               "direct law's; they are compared by extrapolation above." if two_stage else "")
-        )
-    loo_section.text(f"Note: {INTERPOLATION_NOTE}.")
-    sections.append(loo_section)
-
-    # ---- pass@k
-    k_forms = {form: by_benchmark for form, by_benchmark in at_band.items() if "k" in get_law(form).inputs}
-    for form, by_benchmark in k_forms.items():
-        passk = _Section("pass@k" if len(k_forms) == 1 else f"pass@k: {form}")
-        passk.text(
-            "Pass@k against the number of samples k at fixed training compute (the compute of some of the "
-            "benchmark's runs; the largest are extrapolations), and the trade-off between training compute and "
-            "samples: for each pass@k level, the compute needed to reach it at each k."
-        )
-        add_figure(passk, f"pass_at_k_{form}", lambda b=by_benchmark: plot_pass_at_k(b, prob=prob),
-                   f"`{form}`: pass@k against k at fixed compute; lines: posterior median; shaded: "
-                   f"{' and '.join(f'{100 * p:g}%' for p in sorted(prob))} intervals of the mean curve; markers: "
-                   "runs at that compute (filled fitted, open held out).")
-        add_figure(passk, f"compute_vs_k_{form}", lambda b=by_benchmark: plot_compute_vs_k(b, prob=widest),
-                   f"`{form}`: iso-pass@k contours of training compute against samples per problem k; lines: "
-                   f"posterior median of the compute needed; bands: {tag}% intervals; grey: beyond the largest "
-                   "fitted run.")
-        sections.append(passk)
-
-    # ---- how the intervals were calibrated
-    sections.append(_interval_calibration_section(spec, add_table, add_figure))
-
-    # ---- diagnostics
-    diagnostics = _Section("Sampling diagnostics")
-    diagnostics.text("Every fit of the report, with the thresholds it is checked against; a value that fails its "
-                     f"threshold is highlighted and marked {PROBLEM_MARK}.")
-    diagnostics.items([
-        f"R-hat <= {RHAT_MAX}: chains that agree (rank-normalised split R-hat, Vehtari et al. 2021); above it the "
-        "chains have not mixed and the posterior is not trustworthy.",
-        f"bulk and tail ESS >= {ESS_MIN}: enough effective draws (100 per chain for four chains) for stable medians "
-        "and interval ends.",
-        "no divergent transitions: a divergence means NUTS could not follow the posterior's curvature, and draws "
-        "may miss part of it.",
-        f"E-BFMI >= {BFMI_MIN}: the momentum resampling explores the energy distribution; lower values mean heavy "
-        "tails the sampler crosses slowly.",
-        f"Pareto k <= {PARETO_K_MAX} (where LOO was computed): the PSIS estimate of a run's leave-one-out density is "
-        "reliable; runs above were refitted exactly.",
-    ])
-    diag, flags = diagnostics_table(fits, pareto_k)
-    add_table(diagnostics, "diagnostics", diag, "Diagnostics per fit (retried: refitted once with a longer "
-              "warm-up after failing a check).", flags)
-    sections.append(diagnostics)
-
-    # ---- provenance
-    spec_text = spec_to_toml(spec)
+def _write_report(out: Path, title: str, sections: list[Section], parts: _Collector, spec_text: str,
+                  fitted: ReportFits, quiet: bool) -> ReportResult:
+    """Render the sections, write them with the spec and the tables, and say what was written."""
     spec_file = out / "spec.toml"
     spec_file.write_text(spec_text)
-    provenance = _Section("Provenance")
-    provenance.text(
-        f"Data set `{data_name}`"
-        + (" (a table supplied in Python, not loaded from the spec)" if supplied else "")
-        + f"; table of {len(table)} rows, SHA-256 fingerprint `{_fingerprint(table)[:16]}`. Seed {spec.seed}. "
-        f"Generated {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}."
-    )
-    sections.append(provenance)
-    spec_section = _Section("Spec", 3)
-    spec_section.text("The exact spec, with every default written out (also in `spec.toml` beside this report):")
-    spec_section.code(spec_text, "toml")
-    sections.append(spec_section)
-    software = _Section("Software", 3)
-    add_table(software, "versions", package_versions(), "Package versions.")
-    sections.append(software)
-    regenerate = _Section("Regenerate", 3)
-    regenerate.text("In the folder the report was built from (the paths are relative to it):" if not supplied else
-                    "The table was supplied in Python; with the spec's own data, this command regenerates it:")
-    regenerate.code(f"bayes-scaling report {(out / 'spec.toml').as_posix()} --out {out.as_posix()}", "bash")
-    sections.append(regenerate)
-
-    # ---- write
-    title = f"Bayesian scaling-law report: {spec.name}"
     html_path, md_path = out / "report.html", out / "report.md"
-    html_path.write_text(_render_html(title, sections), encoding="utf-8")
-    md_path.write_text(_render_markdown(title, sections, out), encoding="utf-8")
+    html_path.write_text(render_html(title, sections), encoding="utf-8")
+    md_path.write_text(render_markdown(title, sections, out), encoding="utf-8")
     files = [html_path, md_path, spec_file]
-    for name, frame in tables.items():
-        frame.to_csv(tables_dir / f"{name}.csv", index=False)
-        files.append(tables_dir / f"{name}.csv")
-    files += [path for paths in figures.values() for path in paths]
+    for name, frame in parts.tables.items():
+        path = out / "tables" / f"{name}.csv"
+        frame.to_csv(path, index=False)
+        files.append(path)
+    files += [path for paths in parts.figures.values() for path in paths]
     _say(quiet, f"wrote {html_path} and {md_path}")
-    return ReportResult(out_dir=out, html=html_path, markdown=md_path, spec_file=spec_file, figures=figures,
-                        tables=tables, fits=fits, sections=[s.title for s in sections], files=files)
+    return ReportResult(out_dir=out, html=html_path, markdown=md_path, spec_file=spec_file, figures=parts.figures,
+                        tables=parts.tables, fits=fitted.fits, sections=[s.title for s in sections], files=files)

@@ -20,6 +20,8 @@ from bayes_scaling.schema import ACCURACY_METRICS
 #: The paper's code filters points with a minimum accuracy for the same reason:
 #: near chance, log(-log Q) is dominated by evaluation noise.
 CHANCE_MARGIN = 0.02
+#: Options of :func:`select` besides the table, benchmark and metric (every law accepts them).
+SELECT_OPTIONS = ("group", "tpr", "k", "max_compute", "chance_margin", "dataset")
 
 
 @dataclass(frozen=True)

@@ -42,7 +42,7 @@ from bayes_scaling.errors import SpecError
 from bayes_scaling.inference import SamplerSettings
 from bayes_scaling.laws import get_law
 
-_SECTIONS = {
+SECTIONS = {
     "data": (
         "dataset", "path", "columns", "chance", "benchmarks", "metric", "group", "tpr", "k", "chance_margin",
         "loss_benchmark",
@@ -111,7 +111,7 @@ class Spec:
         return {name: parse_prior(text, name) for name, text in self.priors.items()}
 
     def sampler_options(self) -> dict:
-        return {key: getattr(self, key) for key in _SECTIONS["sampler"]}
+        return {key: getattr(self, key) for key in SECTIONS["sampler"]}
 
     def select_options(self) -> dict:
         """Options of a law's data selection, except benchmark, metric and cut-off."""
@@ -160,14 +160,14 @@ def spec_from_dict(raw: dict, name: str = "analysis") -> Spec:
     for key, value in raw.items():
         if key == "name":
             continue
-        if key not in _SECTIONS:
-            raise SpecError(f"spec {flat['name']!r}: unknown section [{key}] (known: {', '.join(_SECTIONS)})")
+        if key not in SECTIONS:
+            raise SpecError(f"spec {flat['name']!r}: unknown section [{key}] (known: {', '.join(SECTIONS)})")
         if not isinstance(value, dict):
             raise SpecError(f"spec {flat['name']!r}: [{key}] must be a table")
         for sub, sub_value in value.items():
-            if sub not in _SECTIONS[key]:
+            if sub not in SECTIONS[key]:
                 raise SpecError(
-                    f"spec {flat['name']!r}: unknown key {key}.{sub} (known: {', '.join(_SECTIONS[key])})"
+                    f"spec {flat['name']!r}: unknown key {key}.{sub} (known: {', '.join(SECTIONS[key])})"
                 )
             flat[sub] = sub_value
     return Spec(**flat)

@@ -337,9 +337,9 @@ import pandas as pd
 
 import bayes_scaling as bs
 from bayes_scaling.decisions import compute_for_accuracy
-from bayes_scaling.laws.pass_at_k import paper_coefficients
+from bayes_scaling.fits import posterior_draws
 from bayes_scaling.plotting import plot_bands, save_figure
-from bayes_scaling.predict import predict, predict_held_out, posterior_draws
+from bayes_scaling.predict import predict, predict_held_out
 
 dclm = bs.load_dataset("krajewski2025_dclm")
 datasets = {b: bs.select(dclm, b, metric="pass_at_k", tpr=20, max_compute=1e21) for b in CODE_BENCHMARKS}
@@ -365,7 +365,7 @@ negative `delta` means that the benefit of more samples grows with compute."""),
     ("code", """\
 rows = {}
 for name, idata in fits.items():
-    coefficients = paper_coefficients(posterior_draws(idata))
+    coefficients = bs.get_law("pass_at_k").paper_parameters(posterior_draws(idata))
     rows[name] = {key: f"{np.median(v):.3g} [{np.quantile(v, 0.05):.3g}, {np.quantile(v, 0.95):.3g}]"
                   for key, v in coefficients.items()}
 pd.DataFrame(rows).T"""),

@@ -18,8 +18,7 @@ import bayes_scaling as bs
 from bayes_scaling.cleaning import ALL_ZERO_EVALUATION, BROKEN_EVALUATION, flag_broken_pass_at_k, pass_at_k_problems
 from bayes_scaling.inference import fit_many, read_attrs
 from bayes_scaling.laws import get_law
-from bayes_scaling.laws.additive_nd import best_tpr, best_tpr_draws, iso_flop, paper_coefficients, predict_nd
-from bayes_scaling.laws.pass_at_k import paper_coefficients as pass_at_k_paper_coefficients
+from bayes_scaling.decisions import best_tpr, best_tpr_draws, iso_flop
 from bayes_scaling.predict import predict
 
 from conftest import FAST
@@ -260,16 +259,16 @@ def test_iso_flop_curve(dclm_additive):
     best = best_tpr(dclm_additive, 1e22, prob=0.9).iloc[0]
     peak = curve.loc[curve["median"].idxmax(), "tpr"]
     assert best["tpr_lower"] <= peak <= best["tpr_upper"]
-    # iso_flop and predict_nd agree.
+    # iso_flop and predict at (N, D) agree.
     row = curve.iloc[[0, 150, 300]]
-    direct = predict_nd(dclm_additive, row["params"], row["tokens"])
+    direct = predict(dclm_additive, params=row["params"], tokens=row["tokens"])
     np.testing.assert_allclose(direct["median"], row["median"])
 
 
 def test_paper_coefficients_reproduce_the_mean():
     law = get_law("additive_nd")
     theta = {"log_total": -0.3, "log_ratio": 0.6, "alpha": 0.35, "beta": 0.34}
-    paper = paper_coefficients(theta)
+    paper = law.paper_parameters(theta)
     params, tokens = np.array([1e8, 3e9]), np.array([4e9, 1e11])
     ours = np.exp(law.mean(theta, {"log_params": np.log(params / 1e9), "log_tokens": np.log(tokens / 2e10)}))
     theirs = np.exp(paper["log_A"]) * params ** -paper["alpha"] + np.exp(paper["log_B"]) * tokens ** -paper["beta"]
@@ -278,7 +277,7 @@ def test_paper_coefficients_reproduce_the_mean():
 
 def test_pass_at_k_paper_coefficients_reproduce_the_mean():
     law = get_law("pass_at_k")
-    paper = pass_at_k_paper_coefficients(PASS_AT_K_TRUTH)
+    paper = law.paper_parameters(PASS_AT_K_TRUTH)
     flops, k = np.array([3e19, 1e21, 2e22]), np.array([1.0, 7.0, 500.0])
     ours = law.mean(PASS_AT_K_TRUTH, {"log_compute": np.log(flops / 1e21), "log_k": np.log(k)})
     theirs = (paper["log_A"] + paper["alpha"] * np.log(flops) + paper["beta"] * np.log(k)

@@ -34,9 +34,8 @@ import bayes_scaling as bs
 from bayes_scaling import pipeline
 from bayes_scaling.cli import main
 from bayes_scaling.evaluate import direct_vs_two_stage
-from bayes_scaling.report import (
-    PROBLEM_MARK, _format, _html_table, _markdown_table, build_report, diagnostics_table, spec_to_toml,
-)
+from bayes_scaling.report import PROBLEM_MARK, build_report, diagnostics_table, spec_to_toml
+from bayes_scaling.report_render import format_table, html_table, markdown_table
 from bayes_scaling.specs import Spec, load_spec, spec_from_dict
 
 from references import assert_probability_matches_difference
@@ -282,11 +281,11 @@ def test_diagnostics_flag_and_highlight_problems(report):
     assert flags.loc[1, "n_divergent"] and flags.loc[1, "max_pareto_k"] and flags.loc[1, "problems"]
     assert not flags.loc[0, ["n_divergent", "max_pareto_k", "problems"]].any()
     assert "3 divergent transitions" in table.loc[1, "problems"] and "Pareto k 0.90 > 0.7" in table.loc[1, "problems"]
-    formatted = _format(table, flags, name="diagnostics")
+    formatted = format_table(table, flags, name="diagnostics")
     rendered = Page()
-    rendered.feed(_html_table(formatted))
+    rendered.feed(html_table(formatted))
     assert rendered.problem_cells == int(flags.to_numpy().sum())
-    markdown = _markdown_table(formatted)
+    markdown = markdown_table(formatted)
     assert markdown.count(PROBLEM_MARK) == int(flags.to_numpy().sum()) and "**3 ⚠**" in markdown
     # Every threshold is explained in the report.
     text = html.unescape(report.html.read_text(encoding="utf-8"))

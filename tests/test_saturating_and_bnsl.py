@@ -10,7 +10,8 @@ import bayes_scaling as bs
 from bayes_scaling.inference import fit_many
 from bayes_scaling.laws import base, get_law
 from bayes_scaling.laws.bnsl import BrokenNeuralScalingLaw
-from bayes_scaling.laws.saturating_power_law import ANCHOR_LOG_COMPUTE, ANCHOR_SPAN, max_accuracy
+from bayes_scaling.fits import max_accuracy
+from bayes_scaling.laws.saturating_power_law import ANCHOR_LOG_COMPUTE, ANCHOR_SPAN
 from bayes_scaling.predict import predict
 
 from conftest import FAST
@@ -233,13 +234,15 @@ def test_max_accuracy_is_the_limit_of_the_curve(form, request):
 
 def test_max_accuracy_checks_its_input():
     posterior = xr.Dataset({"log_a": (("chain", "draw"), np.zeros((2, 3))), "alpha": (("chain", "draw"), np.ones((2, 3)))})
-    power_law_fit = xr.DataTree.from_dict({"posterior": posterior})
+    chance = xr.Dataset({"chance": ("point", [0.25] * 4)})
+    power_law_fit = xr.DataTree.from_dict({"posterior": posterior, "constant_data": chance})
     power_law_fit.attrs["law"] = "power_law"
-    with pytest.raises(bs.SpecError, match="law with a floor.*'power_law'"):
+    with pytest.raises(bs.SpecError, match="law with a ceiling.*'power_law'"):
         max_accuracy(power_law_fit)
     floor = xr.Dataset({"log_total": (("chain", "draw"), np.zeros((2, 3))),
                         "floor_share": (("chain", "draw"), np.full((2, 3), 0.5))})
-    fake = xr.DataTree.from_dict({"posterior": floor, "constant_data": xr.Dataset({"chance": ("point", [0.25] * 4)})})
+    fake = xr.DataTree.from_dict({"posterior": floor, "constant_data": chance})
+    fake.attrs["law"] = "saturating_power_law"
     # E = 0.5 on every draw: Q_max = exp(-0.5), accuracy 0.25 + 0.75 exp(-0.5).
     table = max_accuracy(fake)
     np.testing.assert_allclose(table.loc["max_accuracy"], 0.25 + 0.75 * np.exp(-0.5))

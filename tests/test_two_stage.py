@@ -14,8 +14,9 @@ import pytest
 
 import bayes_scaling as bs
 from bayes_scaling.laws import get_law
-from bayes_scaling.laws.two_stage import select_two_stage
-from bayes_scaling.predict import posterior_draws, predict
+from bayes_scaling.laws.two_stage import LogisticLink, select_two_stage
+from bayes_scaling.fits import posterior_draws
+from bayes_scaling.predict import predict
 
 from references import NONLINEAR, assert_matches_reference
 
@@ -131,7 +132,7 @@ def test_paper_parameters_reproduce_both_stages(name):
         paper = law.paper_parameters(theta, CHANCE)
         loss = paper["E"] + np.exp(-paper["alpha_N"] * (np.log(compute) - paper["log_C_N"]))
         np.testing.assert_allclose(np.exp(law.log_loss(theta, x)), loss, rtol=1e-9)
-        if law.stage2 == "logistic":
+        if isinstance(law.link, LogisticLink):
             acc = paper["a"] / (1 + np.exp(paper["k"] * (loss - paper["l0"]))) + paper["b"]
         else:
             acc = np.clip(paper["a"] + paper["b"] * loss, CHANCE, 1.0)

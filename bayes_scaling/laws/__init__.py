@@ -14,8 +14,10 @@ from bayes_scaling.laws.base import (
     inputs_along_compute,
     law_inputs,
     noise_priors,
+    raw_inputs,
     register,
     rescale,
+    rescale_inputs,
 )
 
 __all__ = [
@@ -26,6 +28,8 @@ __all__ = [
     "inputs_along_compute",
     "law_inputs",
     "noise_priors",
+    "raw_inputs",
     "register",
     "rescale",
+    "rescale_inputs",
 ]

@@ -4,6 +4,26 @@ A law is a small class: a name, its formula, the inputs it needs, a pure
 ``jax.numpy`` mean function on the likelihood scale, and default priors. The
 NumPyro model is built once from these pieces in :mod:`bayes_scaling.model`.
 
+:class:`Law` is the whole contract: everything the rest of the package asks
+of a law is a method or attribute here, with a default that a plain direct law
+keeps. A new form is one file: a subclass with ``name``, ``formula``,
+``inputs``, ``parameters``, :meth:`~Law.default_priors` and :meth:`~Law.mean`,
+decorated with :func:`register`; :func:`register` checks the parameters against
+the priors when the class is registered. Optional, with defaults:
+
+=========================== =====================================================
+member                      default
+=========================== =====================================================
+``kind``                    ``"direct"`` (``"two_stage"``: through a loss)
+``scale``                   ``"log_neg_log_q"``
+:meth:`~Law.ceiling`        ``None``: accuracy rises towards 1
+:meth:`~Law.paper_parameters` the law's own parameters
+:meth:`~Law.paper_method`   Huber fit of :meth:`~Law.mean` on the likelihood
+                            scale, starts and bounds from the priors
+``extra_select_options``,   :func:`bayes_scaling.select` and its options
+:meth:`~Law.select_data`
+=========================== =====================================================
+
 Inputs reach the mean function rescaled, so that priors do not depend on units:
 
 =============== ==================================
@@ -30,9 +50,11 @@ import numpyro.distributions as dist
 from bayes_scaling import transforms
 from bayes_scaling.errors import DataError, SpecError
 from bayes_scaling.model import scaling_model
+from bayes_scaling.point_fit import CurveFit, DirectPaperMethod, PointParameter
+from bayes_scaling.selection import SELECT_OPTIONS
 
-#: Options of :func:`bayes_scaling.selection.select` that every law accepts.
-_SELECT_OPTIONS = ("group", "tpr", "k", "max_compute", "chance_margin", "dataset")
+#: Kinds of law: accuracy from the inputs alone, or through a validation loss.
+KINDS = ("direct", "two_stage")
 #: Reference values of the rescaled inputs (see the module docstring).
 REFERENCE = {"compute": 1e21, "params": 1e9, "tokens": 2e10, "k": 1.0}
 #: Table column that carries each input.
@@ -44,16 +66,23 @@ def rescale(name: str, values) -> np.ndarray:
     return np.log(np.asarray(values, dtype=float) / REFERENCE[name])
 
 
+def rescale_inputs(raw: Mapping) -> dict[str, np.ndarray]:
+    """Raw inputs ``{"compute": C, ...}`` as the mean functions take them: ``{"log_compute": log(C / 1e21), ...}``."""
+    return {f"log_{name}": rescale(name, values) for name, values in raw.items()}
+
+
+def raw_inputs(law: "Law", frame) -> dict[str, np.ndarray]:
+    """The raw inputs ``law`` needs (``compute``, ``params``, ...), read from a tidy table's columns."""
+    return {name: np.asarray(frame[INPUT_COLUMNS[name]], dtype=float) for name in law.inputs}
+
+
 def law_inputs(law: "Law", frame) -> dict[str, np.ndarray]:
     """The rescaled inputs ``law`` needs, read from a tidy table."""
-    out = {}
-    for name in law.inputs:
-        column = INPUT_COLUMNS[name]
-        values = np.asarray(frame[column], dtype=float)
+    raw = raw_inputs(law, frame)
+    for name, values in raw.items():
         if np.any(~np.isfinite(values)):
-            raise DataError(f"law {law.name!r} needs column {column!r} on every row it fits")
-        out[f"log_{name}"] = rescale(name, values)
-    return out
+            raise DataError(f"law {law.name!r} needs column {INPUT_COLUMNS[name]!r} on every row it fits")
+    return rescale_inputs(raw)
 
 
 def inputs_along_compute(law: "Law", compute, *, tpr: float = 20.0, k: float = 1.0) -> dict[str, np.ndarray]:
@@ -97,6 +126,9 @@ class Law:
     #: ``"direct"``: accuracy from the inputs alone, a curve the form-error term
     #: (:mod:`bayes_scaling.form_error`) can bend; ``"two_stage"``: through a loss.
     kind: ClassVar[str] = "direct"
+    #: Noise parameters of the likelihood, sampled after the mean's (``sigma``,
+    #: ``nu`` of :func:`noise_priors`; a law with more sites adds its own).
+    noise_parameters: ClassVar[tuple[str, ...]] = ("sigma", "nu")
 
     def default_priors(self) -> dict[str, dist.Distribution]:
         """Priors of the mean function's parameters."""
@@ -129,6 +161,38 @@ class Law:
             priors[key] = prior
         return priors
 
+    # ------------------------------------------------ what the package asks of a law
+    def ceiling(self, theta: Mapping, chance):
+        """Accuracy the law approaches as compute grows without bound, per draw; ``None`` if it rises to 1.
+
+        ``theta`` maps the parameters to arrays of draws; a law with a floor on
+        ``-log Q`` (``E``) returns ``chance + (1 - chance) exp(-E)``.
+        """
+        return None
+
+    def paper_parameters(self, theta: Mapping, chance: float | None = None) -> dict[str, np.ndarray]:
+        """The law's parameters in the paper's notation (C, N, D unscaled), from draws or point values.
+
+        One signature for every law: ``theta`` maps parameters to arrays of
+        draws (or floats); ``chance`` is needed only by laws whose paper
+        parameters are in raw accuracy (the two-stage logistic). By default the
+        law's own parameters.
+        """
+        return {name: np.asarray(theta[name], dtype=float) for name in self.parameters}
+
+    def paper_method(self):
+        """How the paper's point-estimate method fits this law (:mod:`bayes_scaling.paper_method`).
+
+        By default: a Huber fit of :meth:`mean` on the likelihood scale, over
+        the law's own parameters, with starts drawn from the middle 80% of each
+        prior and bounds at the prior's support (:func:`prior_point_parameters`);
+        the gradients come from JAX. Laws whose paper fits them in other
+        coordinates, or on another scale, return their own
+        :class:`~bayes_scaling.point_fit.DirectPaperMethod`.
+        """
+        parameters = prior_point_parameters(self.default_priors(), self.parameters)
+        return DirectPaperMethod(CurveFit(parameters, self.mean), self.scale, self.paper_parameters)
+
     # ------------------------------------------------------- extension hooks
     # A law whose data or likelihood differ from the shared pattern (the
     # two-stage baseline) overrides these three; every other law inherits them.
@@ -138,8 +202,15 @@ class Law:
 
     def selection_options(self, options: Mapping) -> dict:
         """The subset of ``options`` this law's :meth:`select_data` takes (for runs over several forms)."""
-        known = (*_SELECT_OPTIONS, *self.extra_select_options)
+        known = (*SELECT_OPTIONS, *self.extra_select_options)
         return {key: value for key, value in options.items() if key in known}
+
+    def common_select_options(self, options: Mapping) -> dict:
+        """``options`` that :func:`bayes_scaling.select` takes; an error names any other given one."""
+        extra = sorted(key for key, value in options.items() if key not in SELECT_OPTIONS and value is not None)
+        if extra:
+            raise SpecError(f"option {extra[0]}: not used by form {self.name!r}")
+        return {key: value for key, value in options.items() if key in SELECT_OPTIONS}
 
     def select_data(self, table, benchmark: str, metric: str = "acc", **options):
         """The points this law is fitted on: :func:`bayes_scaling.selection.select` by default.
@@ -147,12 +218,9 @@ class Law:
         A law that needs more than one measurement per run (the two-stage
         baseline's loss) overrides this and takes its extra options here.
         """
-        from bayes_scaling.selection import select  # selection imports nothing of the laws
+        from bayes_scaling.selection import select
 
-        extra = sorted(key for key, value in options.items() if key not in _SELECT_OPTIONS and value is not None)
-        if extra:
-            raise SpecError(f"option {extra[0]}: not used by form {self.name!r}")
-        return select(table, benchmark, metric, **{k: v for k, v in options.items() if k in _SELECT_OPTIONS})
+        return select(table, benchmark, metric, **self.common_select_options(options))
 
     def observations(self, frame) -> np.ndarray:
         """Observations on the likelihood scale, NaN where the scale cannot hold a row."""
@@ -161,6 +229,11 @@ class Law:
     def model(self, priors, inputs, y=None, mask=None):
         """The NumPyro model: by default the shared :func:`bayes_scaling.model.scaling_model`."""
         scaling_model(self, priors, inputs, y=y, mask=mask)
+
+    def curve_draws(self, draws, inputs, chance) -> np.ndarray:
+        """Posterior draws (draws, points) of the mean curve in raw accuracy at rescaled ``inputs``."""
+        curve, _ = self.accuracy_draws(draws, inputs, chance, np.random.default_rng(0))
+        return curve
 
     def accuracy_draws(self, draws, inputs, chance, rng, shift=None) -> tuple[np.ndarray, np.ndarray]:
         """Posterior draws in raw accuracy of the mean curve and of a new run.
@@ -240,10 +313,84 @@ def register_family(stem: str, factory) -> None:
     _FAMILIES[stem] = factory
 
 
+def is_registered(name: str) -> bool:
+    """Whether a law of that name is in the registry (built already, for a family member)."""
+    return name in _REGISTRY
+
+
 def register(cls: type[Law]) -> type[Law]:
-    """Class decorator adding a law to the registry under ``cls.name``."""
+    """Class decorator adding a law to the registry under ``cls.name``, after checking its contract.
+
+    Raises
+    ------
+    TypeError
+        If the law's parameters and default priors do not match, or its
+        inputs, scale or kind are not among the known ones
+        (:func:`check_contract`).
+    """
     _REGISTRY[cls.name] = cls
+    try:
+        check_contract(cls())
+    except TypeError:
+        del _REGISTRY[cls.name]
+        raise
     return cls
+
+
+def unregister(name: str) -> None:
+    """Remove a law from the registry (a law defined for a while, as in a test or a notebook)."""
+    _REGISTRY.pop(name, None)
+    _INSTANCES.pop(name, None)
+
+
+def check_contract(law: Law) -> None:
+    """Check that a law's declared pieces fit together; raise ``TypeError`` naming what does not.
+
+    Every mean parameter and every extra noise parameter has a default prior
+    and every default prior names one of them; the inputs, likelihood scale and
+    kind are known ones.
+    """
+    where = f"law {type(law).__name__} ({getattr(law, 'name', '?')!r})"
+    for attribute in ("name", "formula", "parameters"):
+        if not hasattr(law, attribute):
+            raise TypeError(f"{where} sets no {attribute}")
+    unknown_inputs = sorted(set(law.inputs) - set(INPUT_COLUMNS))
+    if unknown_inputs or not law.inputs:
+        raise TypeError(f"{where}: inputs must be among {', '.join(INPUT_COLUMNS)}, got {law.inputs!r}")
+    if law.scale not in transforms.SCALES:
+        raise TypeError(f"{where}: scale {law.scale!r} is not one of {', '.join(transforms.SCALES)}")
+    if law.kind not in KINDS:
+        raise TypeError(f"{where}: kind {law.kind!r} is not one of {', '.join(KINDS)}")
+    priors = law.default_priors()
+    expected = set(law.parameters) | (set(law.noise_parameters) - set(noise_priors()))
+    if missing := [name for name in [*law.parameters, *law.noise_parameters] if name in expected - set(priors)]:
+        raise TypeError(f"{where}: no default prior for parameter(s) {', '.join(missing)}")
+    if extra := sorted(set(priors) - expected):
+        raise TypeError(f"{where}: default prior(s) for {', '.join(extra)}, which are not among its parameters "
+                        f"{', '.join(law.parameters)}")
+    for name, prior in priors.items():
+        if not isinstance(prior, dist.Distribution):
+            raise TypeError(f"{where}: default prior of {name!r} is a {type(prior).__name__}, not a numpyro Distribution")
+
+
+def prior_point_parameters(priors: Mapping[str, dist.Distribution], names) -> tuple[PointParameter, ...]:
+    """Start ranges and bounds of a point fit from priors: the middle 80% of each prior, its support.
+
+    The quantiles come from 4000 prior draws (a fixed key), so that any
+    distribution serves, with or without an inverse CDF.
+    """
+    out = []
+    for index, name in enumerate(names):
+        prior = priors[name]
+        draws = np.asarray(prior.sample(jax.random.key(index), (4000,)), dtype=float)
+        low, high = np.quantile(draws, [0.1, 0.9])
+        support = prior.support
+        bounds = tuple(
+            float(bound) if bound is not None and np.isfinite(bound) else None
+            for bound in (getattr(support, "lower_bound", None), getattr(support, "upper_bound", None))
+        )
+        out.append(PointParameter(name, (float(low), float(high)), bounds))
+    return tuple(out)
 
 
 def get_law(name: str | Law) -> Law:

@@ -9,15 +9,19 @@ import numpy as np
 import numpyro.distributions as dist
 
 from bayes_scaling.errors import SpecError
-from bayes_scaling.laws import base
-from bayes_scaling.laws.base import REFERENCE, Law, register, register_family
+from bayes_scaling.laws.base import REFERENCE, Law, is_registered, register, register_family
 from bayes_scaling.laws.saturating_power_law import (
     ANCHOR_LOG_COMPUTE,
     ANCHOR_SPAN,
+    floor_ceiling,
     floor_priors,
     floored_mean,
     reducible_mean_slope,
 )
+from bayes_scaling.point_fit import CurveFit, DirectPaperMethod, PointParameter
+
+#: The paper's range of a break location, 1e18 to 1e24 FLOPs, on the rescaled axis.
+_LOG_D_RANGE = (float(np.log(1e18 / REFERENCE["compute"])), float(np.log(1e24 / REFERENCE["compute"])))
 
 #: Rescaled log compute ``x = log(C / 1e21)`` of the typical ladder, 1e18 to
 #: 5e22 FLOPs; the priors of the break locations spread over this range.
@@ -179,7 +183,10 @@ class BrokenNeuralScalingLaw(Law):
         log_reducible = -c[0] * x - sum(ci * gi for ci, gi in zip(c[1:], g))
         return floored_mean(theta["log_total"], theta["floor_share"], log_reducible)
 
-    def paper_parameters(self, theta: Mapping) -> dict[str, np.ndarray]:
+    def ceiling(self, theta, chance):
+        return floor_ceiling(theta, chance)
+
+    def paper_parameters(self, theta: Mapping, chance=None) -> dict[str, np.ndarray]:
         """``a``, ``log_b``, ``c0``, ``c_i``, ``d_i``, ``f_i`` of the paper's formula, ``C`` in FLOPs.
 
         ``theta`` maps the law's parameters to arrays of draws (or floats).
@@ -197,6 +204,48 @@ class BrokenNeuralScalingLaw(Law):
         out["log_b"] = log_b
         return {name: np.asarray(value) for name, value in out.items()}
 
+    def paper_method(self):
+        r"""Huber loss on ``-log Q`` itself (eq. 1), as the paper's released code, from 100 random starts.
+
+        Minimises :math:`H(a + b' e^{-c_0 x - \sum_i c_i f_i \operatorname{softplus}(u_i)} + \log Q)`
+        with :math:`u_i = (x - \log(d_i / 10^{21})) / f_i` and ``b' = b 1e21^-c0``.
+        Bounds and starts: the paper's ranges, ``a`` in [-2, 5], ``c0``,
+        ``c_i``, ``f_i`` in [0.1, 3], ``d_i`` in [1e18, 1e24] (uniform in
+        ``log d_i``), ``log b'`` in [-14, log 50] (starts in [log 1e-3, log 50]).
+        The floor ``a`` may be negative there, so the curve is fitted on
+        ``-log Q``, where it need not stay positive.
+        """
+        parameters = [
+            PointParameter("a", (-2.0, 5.0), (-2.0, 5.0)),
+            PointParameter("log_b", (float(np.log(1e-3)), float(np.log(50.0))), (-14.0, float(np.log(50.0)))),
+            PointParameter("c0", (0.1, 3.0), (0.1, 3.0)),
+        ]
+        for i in range(1, self.n_breaks + 1):
+            parameters += [
+                PointParameter(f"c{i}", (0.1, 3.0), (0.1, 3.0)),
+                PointParameter(f"log_d{i}", _LOG_D_RANGE, _LOG_D_RANGE),
+                PointParameter(f"f{i}", (0.1, 3.0), (0.1, 3.0)),
+            ]
+        return DirectPaperMethod(CurveFit(tuple(parameters), self._paper_curve, default_starts=100), "neg_log_q",
+                                 self._paper_notation)
+
+    def _paper_curve(self, theta, inputs):
+        """``-log Q = a + b' (C/1e21)^-c0 prod_i (1 + (C/d_i)^(1/f_i))^(-c_i f_i)``, the break terms in log space."""
+        x = inputs["log_compute"]
+        log_reducible = theta["log_b"] - theta["c0"] * x
+        for i in range(1, self.n_breaks + 1):
+            f = theta[f"f{i}"]
+            log_reducible = log_reducible - theta[f"c{i}"] * f * _softplus((x - theta[f"log_d{i}"]) / f)
+        return theta["a"] + jnp.exp(log_reducible)
+
+    def _paper_notation(self, theta) -> dict:
+        out = {"a": theta["a"], "b": np.exp(theta["log_b"] + theta["c0"] * np.log(REFERENCE["compute"])),
+               "c0": theta["c0"]}
+        for i in range(1, self.n_breaks + 1):
+            out.update({f"c{i}": theta[f"c{i}"], f"d{i}": REFERENCE["compute"] * np.exp(theta[f"log_d{i}"]),
+                        f"f{i}": theta[f"f{i}"]})
+        return out
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(n_breaks={self.n_breaks})"
 
@@ -204,7 +253,7 @@ class BrokenNeuralScalingLaw(Law):
 def _register_break_count(n_breaks: int) -> None:
     """Register ``bnsl_<n>``: a BNSL with ``n_breaks`` breaks that the registry builds without arguments."""
     name = f"bnsl_{n_breaks}"
-    if name in base._REGISTRY:
+    if is_registered(name):
         return
 
     def __init__(self):

@@ -6,6 +6,7 @@ import numpy as np
 import numpyro.distributions as dist
 
 from bayes_scaling.laws.base import REFERENCE, Law, register
+from bayes_scaling.point_fit import CurveFit, DirectPaperMethod, PointParameter
 
 #: log of the reference compute, to convert to the paper's unscaled coefficients.
 _LOG_C_REF = float(np.log(REFERENCE["compute"]))
@@ -84,16 +85,26 @@ class PassAtK(Law):
         x, kappa = inputs["log_compute"], inputs["log_k"]
         return theta["log_a"] - theta["alpha"] * x - theta["beta"] * kappa + theta["delta"] * x * kappa
 
+    def paper_parameters(self, theta, chance=None) -> dict:
+        """The paper's signed coefficients of eq. 5 (natural logs, C in FLOPs) from ours.
 
-def paper_coefficients(theta) -> dict:
-    """The paper's signed coefficients of eq. 5 (natural logs, C in FLOPs) from ours.
+        Works on scalars or arrays of posterior draws.
+        """
+        log_a, alpha, beta, delta = (np.asarray(theta[name], dtype=float) for name in self.parameters)
+        return {
+            "log_A": log_a + alpha * _LOG_C_REF,
+            "alpha": -alpha,
+            "beta": -beta - delta * _LOG_C_REF,
+            "delta": delta,
+        }
 
-    Works on scalars or arrays of posterior draws.
-    """
-    log_a, alpha, beta, delta = (np.asarray(theta[name], dtype=float) for name in PassAtK.parameters)
-    return {
-        "log_A": log_a + alpha * _LOG_C_REF,
-        "alpha": -alpha,
-        "beta": -beta - delta * _LOG_C_REF,
-        "delta": delta,
-    }
+    def paper_method(self):
+        """Ordinary least squares on all (C, k) together (eq. 5), closed form: the curve is linear in its parameters."""
+        parameters = tuple(PointParameter(name, (-1.0, 1.0)) for name in self.parameters)
+        curve_fit = CurveFit(parameters, self.mean, "least_squares", 1,
+                             "at least two compute budgets and two values of k")
+        return DirectPaperMethod(curve_fit, self.scale, self._paper_notation)
+
+    def _paper_notation(self, theta) -> dict:
+        paper = self.paper_parameters(theta)
+        return {"A": np.exp(paper.pop("log_A"))} | paper

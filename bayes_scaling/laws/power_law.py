@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
 import numpyro.distributions as dist
 
-from bayes_scaling.laws.base import Law, register
+from bayes_scaling.laws.base import REFERENCE, Law, register
+from bayes_scaling.point_fit import CurveFit, DirectPaperMethod, PointParameter
 
 
 @register
@@ -43,3 +45,18 @@ class PowerLaw(Law):
 
     def mean(self, theta, inputs):
         return theta["log_a"] - theta["alpha"] * inputs["log_compute"]
+
+    def paper_parameters(self, theta, chance=None):
+        """``log_A`` and ``alpha`` of ``-log Q = A C^-alpha`` with C in FLOPs (``log A``: ``A`` overflows)."""
+        log_a, alpha = (np.asarray(theta[name], dtype=float) for name in self.parameters)
+        return {"log_A": log_a + alpha * np.log(REFERENCE["compute"]), "alpha": alpha}
+
+    def paper_method(self):
+        """Ordinary least squares of ``log(-log Q)`` on ``log C`` (eq. 2), closed form."""
+        parameters = (PointParameter("log_a", (-1.0, 1.0)), PointParameter("alpha", (0.0, 1.0)))
+        curve_fit = CurveFit(parameters, self.mean, "least_squares", 1, "at least two compute budgets")
+        return DirectPaperMethod(curve_fit, self.scale, _paper_notation)
+
+
+def _paper_notation(theta) -> dict:
+    return {"A": np.exp(theta["log_a"] + theta["alpha"] * np.log(REFERENCE["compute"])), "alpha": theta["alpha"]}

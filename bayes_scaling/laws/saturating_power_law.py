@@ -2,20 +2,20 @@
 
 Also the pieces :mod:`bayes_scaling.laws.bnsl` shares with it: the floor of
 ``-log Q`` parameterised as a share of ``-log Q`` at 1e21 FLOPs, the mean slope
-between 1e19 and 1e21 FLOPs, and :func:`max_accuracy`.
+between 1e19 and 1e21 FLOPs, and the ceiling that floor implies
+(:func:`floor_ceiling`; read off a fit by :func:`bayes_scaling.fits.max_accuracy`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 import jax.numpy as jnp
 import numpy as np
 import numpyro.distributions as dist
-import pandas as pd
 
-from bayes_scaling.errors import SpecError
 from bayes_scaling.laws.base import REFERENCE, Law, register
+from bayes_scaling.point_fit import CurveFit, DirectPaperMethod, PointParameter
 
 #: Rescaled log compute of the low anchor, 1e19 FLOPs: ``log(1e19 / 1e21)``. The
 #: mean slope is measured from here to the reference 1e21 FLOPs (``x = 0``):
@@ -47,6 +47,16 @@ def floored_mean(log_total, floor_share, log_reducible):
     return log_total + jnp.logaddexp(jnp.log(floor_share), jnp.log1p(-floor_share) + log_reducible)
 
 
+def floor_ceiling(theta: Mapping, chance):
+    r"""The ceiling of a law whose ``-log Q`` falls to the floor ``E = floor_share exp(log_total)``.
+
+    As compute grows without bound ``Q -> Q_max = exp(-E)``, so accuracy
+    rises to ``chance + (1 - chance) exp(-E)``.
+    """
+    floor = np.asarray(theta["floor_share"], dtype=float) * np.exp(np.asarray(theta["log_total"], dtype=float))
+    return chance + (1.0 - chance) * np.exp(-floor)
+
+
 def floor_priors() -> dict[str, dist.Distribution]:
     """Priors of the level, mean slope and floor share, shared by the saturating law and BNSL."""
     return {
@@ -63,7 +73,7 @@ class SaturatingPowerLaw(Law):
     The direct power law plus an irreducible term ``E``: as compute grows,
     ``-log Q`` falls to ``E`` instead of to zero, so normalised accuracy
     saturates at ``Q_max = exp(-E)`` and raw accuracy at
-    ``chance + (1 - chance) exp(-E)`` (see :func:`max_accuracy`).
+    ``chance + (1 - chance) exp(-E)`` (:meth:`ceiling`).
 
     Fitted, like the direct law, on ``log(-log Q)``, and parameterised by what
     a ladder of runs measures rather than by ``A``, ``alpha``, ``E``:
@@ -132,7 +142,10 @@ class SaturatingPowerLaw(Law):
         log_reducible = -self.exponent(theta) * inputs["log_compute"]
         return floored_mean(theta["log_total"], theta["floor_share"], log_reducible)
 
-    def paper_parameters(self, theta: Mapping) -> dict[str, np.ndarray]:
+    def ceiling(self, theta, chance):
+        return floor_ceiling(theta, chance)
+
+    def paper_parameters(self, theta: Mapping, chance=None) -> dict[str, np.ndarray]:
         """``A``, ``alpha``, ``E`` of ``-log Q = A C^(-alpha) + E`` with ``C`` in FLOPs.
 
         ``theta`` maps the law's parameters to arrays of draws (or floats);
@@ -147,73 +160,30 @@ class SaturatingPowerLaw(Law):
             "E": share * total,
         }
 
+    def paper_method(self):
+        r"""Huber loss on ``log(-log Q)`` (eq. 10), in the paper's own coordinates.
 
-def max_accuracy(idata, prob: float | Sequence[float] = 0.9) -> pd.DataFrame:
-    r"""The maximum accuracy that a fit with a floor implies, with credible intervals.
-
-    As compute grows without bound, ``-log Q`` falls to its floor ``E``
-    (``a`` in BNSL), so
-
-    .. math::
-
-        Q_{max} = e^{-E}, \qquad
-        \mathrm{acc}_{max} = \mathrm{chance} + (1 - \mathrm{chance}) \, e^{-E}.
-
-    Parameters
-    ----------
-    idata : xarray.DataTree
-        A ``saturating_power_law`` or ``bnsl`` fit from :func:`bayes_scaling.fit`.
-    prob : float or sequence of float
-        Probabilities of the equal-tailed intervals, each in (0, 1).
-
-    Returns
-    -------
-    pandas.DataFrame
-        Index ``quantity``: ``max_accuracy`` (raw accuracy), ``max_q``
-        (normalised accuracy ``Q_max``) and ``e`` (the floor ``E`` of
-        ``-log Q``); columns ``median`` and ``lower_P``, ``upper_P`` per
-        probability (P in percent, as in :func:`bayes_scaling.predict.predict`).
-
-    Examples
-    --------
-    >>> import bayes_scaling as bs
-    >>> from bayes_scaling.laws.saturating_power_law import max_accuracy
-    >>> data = bs.select(bs.load_dataset("krajewski2025_dclm"), "arc_easy", tpr=20, max_compute=1e21)
-    >>> idata = bs.fit(data, "saturating_power_law", quiet=True)  # doctest: +SKIP
-    >>> max_accuracy(idata).loc["max_accuracy", ["median", "lower_90", "upper_90"]]  # doctest: +SKIP
-    """
-    probs = [prob] if np.ndim(prob) == 0 else list(prob)
-    for p in probs:
-        if not 0 < p < 1:
-            raise SpecError(f"option prob: {p} is not in (0, 1)")
-    draws = _ceiling_draws(idata)
-    table = pd.DataFrame({"median": {name: np.median(values) for name, values in draws.items()}})
-    for p in probs:
-        tag = f"{100 * p:g}"
-        table[f"lower_{tag}"] = {name: np.quantile(values, (1 - p) / 2) for name, values in draws.items()}
-        table[f"upper_{tag}"] = {name: np.quantile(values, (1 + p) / 2) for name, values in draws.items()}
-    table.index.name = "quantity"
-    return table
-
-
-def _ceiling_draws(idata) -> dict[str, np.ndarray]:
-    """Posterior draws of the floor ``E``, ``Q_max`` and the maximum accuracy of a fit with a floor."""
-    posterior = idata["posterior"]
-    if "floor_share" not in posterior or "log_total" not in posterior:
-        raise SpecError(
-            f"max_accuracy needs a fit of a law with a floor (saturating_power_law, bnsl), "
-            f"got a {idata.attrs.get('law')!r} fit"
+        Minimises :math:`H(\operatorname{logaddexp}(\log a - \alpha x, \log E) - y)`
+        with ``log a = log A - alpha log 1e21``. Bounds ``log a`` in [-10, 5],
+        ``alpha`` in [0, 3], ``log E`` in [-15, 3]; starts ``log a`` in [-3, 2],
+        ``alpha`` in [0, 2], ``log E`` in [-5, 1].
+        """
+        parameters = (
+            PointParameter("log_a", (-3.0, 2.0), (-10.0, 5.0)),
+            PointParameter("alpha", (0.0, 2.0), (0.0, 3.0)),
+            PointParameter("log_e", (-5.0, 1.0), (-15.0, 3.0)),
         )
-    chance = np.unique(np.asarray(idata["constant_data"]["chance"], dtype=float))
-    if chance.size != 1:
-        raise SpecError(f"max_accuracy needs one chance level per fit, got {chance.tolist()}")
-    e = np.asarray(posterior["floor_share"], dtype=float).ravel() * np.exp(
-        np.asarray(posterior["log_total"], dtype=float).ravel()
-    )
-    q_max = np.exp(-e)
-    return {"max_accuracy": chance[0] + (1.0 - chance[0]) * q_max, "max_q": q_max, "e": e}
+        return DirectPaperMethod(CurveFit(parameters, _paper_curve), self.scale, _paper_notation)
 
 
-def max_accuracy_draws(idata) -> np.ndarray:
-    """Posterior draws (chains and draws flattened) of the maximum accuracy a fit with a floor implies."""
-    return _ceiling_draws(idata)["max_accuracy"]
+def _paper_curve(theta, inputs):
+    """``log(-log Q) = log(a (C/1e21)^-alpha + E)``."""
+    return jnp.logaddexp(theta["log_a"] - theta["alpha"] * inputs["log_compute"], theta["log_e"])
+
+
+def _paper_notation(theta) -> dict:
+    return {
+        "A": np.exp(theta["log_a"] + theta["alpha"] * np.log(REFERENCE["compute"])),
+        "alpha": theta["alpha"],
+        "E": np.exp(theta["log_e"]),
+    }

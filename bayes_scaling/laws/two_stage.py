@@ -10,10 +10,19 @@ the uncertainty of the loss curve as well as that of the loss-to-accuracy map.
 Use :func:`select_two_stage` to build the data: it selects a benchmark's
 accuracies as :func:`bayes_scaling.select` does and puts each run's validation
 loss beside them in a ``loss`` column.
+
+A two-stage law is composed of two parts, the way kernels are built from
+parts: a loss curve (:class:`PowerLawLoss`, with or without an irreducible
+loss) and a link from loss to accuracy (:class:`LogisticLink`,
+:class:`LinearLink`). Each part carries its parameters, priors, formula, paper
+notation and the paper method's point fit; :class:`TwoStage` joins them into
+one law. A new variant is a new part, or a new pairing of parts.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import ClassVar
 
 import jax
@@ -24,8 +33,9 @@ import numpyro.distributions as dist
 import pandas as pd
 from numpyro import handlers
 
-from bayes_scaling.errors import DataError, SpecError
-from bayes_scaling.laws.base import _SELECT_OPTIONS, Law, register
+from bayes_scaling.errors import DataError
+from bayes_scaling.laws.base import REFERENCE, Law, register
+from bayes_scaling.point_fit import CurveFit, PointData, PointParameter, PointSolution
 from bayes_scaling.selection import ScalingData, select
 
 #: Validation set whose loss stage 1 fits when none is named.
@@ -47,6 +57,9 @@ _SPAN = np.log(1e21 / 1e18)
 #: The logistic's location is the loss at which accuracy has closed this share
 #: of the gap between its floor and 1 (``loss_20``).
 _ANCHOR_SHARE = 0.2
+
+#: log of the reference compute, to convert stage 1 to the paper's ``C_N``.
+_LOG_C_REF = float(np.log(REFERENCE["compute"]))
 
 
 def select_two_stage(
@@ -114,6 +127,232 @@ def select_two_stage(
         description={**data.description, "loss_benchmark": loss_benchmark},
     )
     return data.exclude(data.fitted["loss"].isna(), data.held_out["loss"].isna(), "no_loss")
+
+
+
+
+# --------------------------------------------------------------------------- stage 1
+@dataclass(frozen=True)
+class PowerLawLoss:
+    r"""Stage 1: validation loss against compute, ``L = E + (C / C_N)^-alpha_N``.
+
+    Sampled as ``log L(C) = log_loss_ref + log(f + (1 - f) exp(-alpha_N x))``
+    with ``f = irreducible_fraction`` and ``alpha_N`` fixed by ``loss_slope``
+    (see :class:`TwoStage`). With ``irreducible=False`` the pure power law
+    ``log L = log_loss_ref - loss_slope x``.
+    """
+
+    irreducible: bool = True
+
+    @property
+    def parameters(self) -> tuple[str, ...]:
+        return ("log_loss_ref", "loss_slope") + (("irreducible_fraction",) if self.irreducible else ())
+
+    def priors(self) -> dict[str, dist.Distribution]:
+        priors = {"log_loss_ref": dist.Normal(np.log(2.5), 0.5), "loss_slope": dist.HalfNormal(0.2)}
+        if self.irreducible:
+            priors["irreducible_fraction"] = dist.Beta(2.0, 2.0)
+        return priors
+
+    def alpha(self, theta):
+        r"""The paper's exponent :math:`\alpha_N` of the reducible loss."""
+        if not self.irreducible:
+            return theta["loss_slope"]
+        fraction = theta["irreducible_fraction"]
+        # log L(1e18) - log L(1e21) = slope * span, i.e.
+        # (L(1e18) - E) / (L(1e21) - E) = exp(alpha * span).
+        return jnp.log((jnp.exp(theta["loss_slope"] * _SPAN) - fraction) / (1.0 - fraction)) / _SPAN
+
+    def log_loss(self, theta, log_compute):
+        """``log L(C)`` at ``log_compute = log(C / 1e21)``."""
+        if not self.irreducible:
+            return theta["log_loss_ref"] - theta["loss_slope"] * log_compute
+        fraction = theta["irreducible_fraction"]
+        decay = -self.alpha(theta) * log_compute
+        return theta["log_loss_ref"] + jnp.logaddexp(jnp.log(fraction), jnp.log1p(-fraction) + decay)
+
+    def paper_parameters(self, theta) -> dict:
+        """``E``, ``alpha_N`` and ``log_C_N`` (natural log of FLOPs) from draws of this part's parameters."""
+        loss_ref = jnp.exp(theta["log_loss_ref"])
+        fraction = theta["irreducible_fraction"] if self.irreducible else 0.0
+        alpha = self.alpha(theta)
+        return {
+            "E": fraction * loss_ref,
+            "alpha_N": alpha,
+            "log_C_N": _LOG_C_REF + jnp.log((1.0 - fraction) * loss_ref) / alpha,
+        }
+
+    # ------------------------------------------------------ the paper's method
+    def curve_fit(self) -> CurveFit:
+        r"""Huber fit on ``log L``: ``logaddexp(log r - alpha_N x, log E)`` (or without ``E``).
+
+        ``r`` is the reducible loss at 1e21 FLOPs; bounds ``log r``, ``log E``
+        in [-10, 3], ``alpha_N`` in [0, 3]; starts ``log r``, ``log E`` in
+        [-3, 1.5], ``alpha_N`` in [0.01, 1].
+        """
+        parameters = [PointParameter("log_r", (-3.0, 1.5), (-10.0, 3.0)), PointParameter("alpha_N", (0.01, 1.0), (0.0, 3.0))]
+        if not self.irreducible:
+            return CurveFit(tuple(parameters), _pure_log_loss)
+        return CurveFit((*parameters, PointParameter("log_e", (-3.0, 1.5), (-10.0, 3.0))), _floored_log_loss)
+
+    def point_paper_parameters(self, theta) -> dict:
+        # (C / C_N)^-alpha_N = r (C / 1e21)^-alpha_N, so log C_N = log 1e21 + log r / alpha_N.
+        with np.errstate(divide="ignore", over="ignore"):
+            out = {"E": np.exp(theta["log_e"])} if self.irreducible else {}
+            return out | {"alpha_N": theta["alpha_N"], "C_N": np.exp(_LOG_C_REF + theta["log_r"] / theta["alpha_N"])}
+
+
+def _floored_log_loss(theta, inputs):
+    return jnp.logaddexp(theta["log_r"] - theta["alpha_N"] * inputs["log_compute"], theta["log_e"])
+
+
+def _pure_log_loss(theta, inputs):
+    return theta["log_r"] - theta["alpha_N"] * inputs["log_compute"]
+
+
+# --------------------------------------------------------------------------- stage 2
+@dataclass(frozen=True)
+class LogisticLink:
+    r"""Stage 2: the paper's logistic ``acc = a / (1 + exp(k (L - l0))) + b``.
+
+    Sampled as ``floor``, ``saturation``, ``rate_20``, ``loss_20`` (see
+    :class:`TwoStage`): ``Q = Q_min + 1 / (1/h + (1/d - 1/h) exp(k (L - L_20)))``.
+    """
+
+    parameters: ClassVar[tuple[str, ...]] = ("floor", "saturation", "rate_20", "loss_20")
+    formula: ClassVar[str] = "acc = a/(1+exp(k(L-l0))) + b"
+
+    def priors(self) -> dict[str, dist.Distribution]:
+        return {
+            "floor": dist.Beta(1.0, 9.0),
+            "saturation": dist.Beta(3.0, 1.0),
+            "rate_20": dist.LogNormal(np.log(3.0), 1.0),
+            "loss_20": dist.Normal(LOSS_REFERENCE, 1.0),
+        }
+
+    def normalised_accuracy(self, theta, loss):
+        floor, height = theta["floor"], self._height(theta)
+        anchor = _ANCHOR_SHARE * (1.0 - floor)
+        # f + 1 / (1/h + (1/d - 1/h) exp(k (L - L20))) = f + h sigmoid(k (l0 - L)),
+        # which equals f + d at L = L20.
+        growth = jnp.exp(self._steepness(theta) * (loss - theta["loss_20"]))
+        return floor + 1.0 / (1.0 / height + (1.0 / anchor - 1.0 / height) * growth)
+
+    @staticmethod
+    def _height(theta):
+        """``h = Q_max - Q_min``: at least the anchor's share of the gap above the floor."""
+        return (1.0 - theta["floor"]) * (_ANCHOR_SHARE + (1.0 - _ANCHOR_SHARE) * theta["saturation"])
+
+    @staticmethod
+    def _steepness(theta):
+        """The logistic's ``k = rate_20 / (1 - d / h)``."""
+        # d / h = 0.2 / (0.2 + 0.8 saturation), so 1 / (1 - d/h) = 1 + 0.2 / (0.8 saturation).
+        share = _ANCHOR_SHARE / (1.0 - _ANCHOR_SHARE)
+        return theta["rate_20"] * (1.0 + share / theta["saturation"])
+
+    def paper_parameters(self, theta, chance: float) -> dict:
+        """``a``, ``b``, ``k``, ``l0`` in raw accuracy."""
+        height = self._height(theta)
+        anchor = _ANCHOR_SHARE * (1.0 - theta["floor"])
+        # sigmoid(k (l0 - L20)) = d / h.
+        steepness = self._steepness(theta)
+        return {
+            "a": (1.0 - chance) * height,
+            "b": chance + (1.0 - chance) * theta["floor"],
+            "k": steepness,
+            "l0": theta["loss_20"] + jnp.log(anchor / (height - anchor)) / steepness,
+        }
+
+    def curve_fit(self, loss: np.ndarray) -> CurveFit:
+        """Huber fit on raw accuracy; the midpoint ``l0`` starts within a nat of the fitted losses.
+
+        Bounds ``a``, ``b`` in [0, 1], ``log k`` in [log 0.01, log 100], ``l0``
+        in [0, 10]; starts ``a`` in [0.05, 1], ``b`` in [0, 0.7], ``k`` in
+        [0.3, 30] (uniform in ``log k``).
+        """
+        return CurveFit((
+            PointParameter("a", (0.05, 1.0), (0.0, 1.0)),
+            PointParameter("b", (0.0, 0.7), (0.0, 1.0)),
+            PointParameter("log_k", (float(np.log(0.3)), float(np.log(30.0))), (float(np.log(0.01)), float(np.log(100.0)))),
+            PointParameter("l0", (float(loss.min()) - 1.0, float(loss.max()) + 1.0), (0.0, 10.0)),
+        ), _logistic_accuracy)
+
+    @staticmethod
+    def point_paper_parameters(theta) -> dict:
+        return {"a": theta["a"], "k": np.exp(theta["log_k"]), "l0": theta["l0"], "b": theta["b"]}
+
+
+def _logistic_accuracy(theta, inputs):
+    # 1 / (1 + exp(k (L - l0))) written as a sigmoid, which does not overflow.
+    return theta["a"] * jax.nn.sigmoid(-jnp.exp(theta["log_k"]) * (inputs["loss"] - theta["l0"])) + theta["b"]
+
+
+@dataclass(frozen=True)
+class LinearLink:
+    r"""Stage 2: a line ``acc = a + b L``, centred at :data:`LOSS_REFERENCE`.
+
+    Sampled as ``Q = q_at_reference + accuracy_slope (L_ref - L)``, so that the
+    two parameters are nearly uncorrelated on a ladder's losses.
+    """
+
+    parameters: ClassVar[tuple[str, ...]] = ("q_at_reference", "accuracy_slope")
+    formula: ClassVar[str] = "acc = a + b L"
+
+    def priors(self) -> dict[str, dist.Distribution]:
+        return {"q_at_reference": dist.Beta(1.0, 1.0), "accuracy_slope": dist.HalfNormal(1.0)}
+
+    def normalised_accuracy(self, theta, loss):
+        return theta["q_at_reference"] + theta["accuracy_slope"] * (LOSS_REFERENCE - loss)
+
+    def paper_parameters(self, theta, chance: float) -> dict:
+        """``a``, ``b`` of ``acc = a + b L`` in raw accuracy."""
+        return {
+            "a": chance + (1.0 - chance) * (theta["q_at_reference"] + theta["accuracy_slope"] * LOSS_REFERENCE),
+            "b": -(1.0 - chance) * theta["accuracy_slope"],
+        }
+
+    def curve_fit(self, loss: np.ndarray) -> CurveFit:
+        """Huber fit of ``a' + b (L - 3)`` on raw accuracy; convex, so any start (``a'`` in [0, 1], ``b`` in [-1, 0]) reaches the minimum."""
+        return CurveFit((PointParameter("a_centre", (0.0, 1.0)), PointParameter("b", (-1.0, 0.0))), _linear_accuracy)
+
+    @staticmethod
+    def point_paper_parameters(theta) -> dict:
+        return {"a": theta["a_centre"] - theta["b"] * LOSS_REFERENCE, "b": theta["b"]}
+
+
+def _linear_accuracy(theta, inputs):
+    return theta["a_centre"] + theta["b"] * (inputs["loss"] - LOSS_REFERENCE)
+
+
+# --------------------------------------------------------------------------- the paper's method
+@dataclass(frozen=True)
+class TwoStagePaperMethod:
+    """The paper's two-stage fit: stage 1 on ``log L`` against compute, then stage 2 on accuracy against each run's observed loss."""
+
+    loss_curve: PowerLawLoss
+    link: object
+    default_starts: int = 50
+
+    def fit(self, points: PointData, n_starts: int | None, seed: int) -> PointSolution:
+        n_starts = self.default_starts if n_starts is None else n_starts
+        log_loss = points.y["loss"]
+        first = self.loss_curve.curve_fit().fit(points.inputs, log_loss, n_starts, seed)
+        loss = np.exp(log_loss)
+        accuracy = np.asarray(points.frame["value"], dtype=float)
+        second = self.link.curve_fit(loss).fit({"loss": loss}, accuracy, n_starts, seed)
+        return PointSolution({**first.theta, **second.theta}, first.loss + second.loss, n_starts,
+                             min(first.n_converged, second.n_converged))
+
+    def normalised_accuracy(self, theta: Mapping, inputs: Mapping, chance: float) -> np.ndarray:
+        """Through both stages: compute -> predicted loss -> accuracy, as ``Q``."""
+        stage1 = self.loss_curve.curve_fit()
+        loss = np.exp(stage1.predict(theta, inputs))
+        # The link's curve reads only the loss; its start ranges do not matter here.
+        accuracy = self.link.curve_fit(np.array([1.0])).predict(theta, {"loss": loss})
+        return (accuracy - chance) / (1.0 - chance)
+
+    def paper_parameters(self, theta: Mapping) -> dict:
+        return {**self.loss_curve.point_paper_parameters(theta), **self.link.point_paper_parameters(theta)}
 
 
 @register
@@ -237,22 +476,19 @@ class TwoStage(Law):
     kind = "two_stage"
     inputs = ("compute",)
     scale = "log_neg_log_q"
-    parameters = (
-        "log_loss_ref",
-        "loss_slope",
-        "irreducible_fraction",
-        "floor",
-        "saturation",
-        "rate_20",
-        "loss_20",
-    )
+    #: Stage 1, the loss curve.
+    loss_curve: ClassVar[PowerLawLoss] = PowerLawLoss(irreducible=True)
+    #: Stage 2, the link from loss to accuracy.
+    link: ClassVar[object] = LogisticLink()
+    parameters = loss_curve.parameters + link.parameters
     extra_select_options: ClassVar[tuple[str, ...]] = ("loss_benchmark",)
-    #: Stage 2: ``"logistic"`` or ``"linear"``.
-    stage2: ClassVar[str] = "logistic"
-    #: Whether stage 1 has the irreducible loss ``E``.
-    irreducible: ClassVar[bool] = True
-    #: Noise parameters, per site: accuracy (``sigma``, ``nu``) and loss.
+    #: Noise parameters, per site: loss, then accuracy (``sigma``, ``nu``).
     noise_parameters: ClassVar[tuple[str, ...]] = ("sigma_loss", "nu_loss", "sigma", "nu")
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        # A variant names its parts; its parameters are theirs, stage 1 first.
+        cls.parameters = cls.loss_curve.parameters + cls.link.parameters
 
     # --------------------------------------------------------------- priors
     def default_priors(self):
@@ -261,20 +497,8 @@ class TwoStage(Law):
         :meth:`~bayes_scaling.laws.base.Law.priors` adds the accuracy noise
         ``sigma``, ``nu``.
         """
-        priors = {"log_loss_ref": dist.Normal(np.log(2.5), 0.5), "loss_slope": dist.HalfNormal(0.2)}
-        if self.irreducible:
-            priors["irreducible_fraction"] = dist.Beta(2.0, 2.0)
-        if self.stage2 == "logistic":
-            priors.update(
-                floor=dist.Beta(1.0, 9.0),
-                saturation=dist.Beta(3.0, 1.0),
-                rate_20=dist.LogNormal(np.log(3.0), 1.0),
-                loss_20=dist.Normal(LOSS_REFERENCE, 1.0),
-            )
-        else:
-            priors.update(q_at_reference=dist.Beta(1.0, 1.0), accuracy_slope=dist.HalfNormal(1.0))
-        priors.update(sigma_loss=dist.HalfNormal(0.1), nu_loss=dist.Gamma(2.0, 0.1))
-        return priors
+        return {**self.loss_curve.priors(), **self.link.priors(),
+                "sigma_loss": dist.HalfNormal(0.1), "nu_loss": dist.Gamma(2.0, 0.1)}
 
     @property
     def min_points(self) -> int:
@@ -283,54 +507,18 @@ class TwoStage(Law):
         Every run gives both a loss and an accuracy, so each stage is fitted on
         every run and needs one run more than its own parameters.
         """
-        stage1 = 3 if self.irreducible else 2
-        stage2 = 4 if self.stage2 == "logistic" else 2
-        return max(stage1, stage2) + 1
+        return max(len(self.loss_curve.parameters), len(self.link.parameters)) + 1
 
     # ------------------------------------------------------------ the stages
-    def alpha_loss(self, theta):
-        r"""The paper's exponent :math:`\alpha_N` of the reducible loss."""
-        if not self.irreducible:
-            return theta["loss_slope"]
-        fraction = theta["irreducible_fraction"]
-        # log L(1e18) - log L(1e21) = slope * span, i.e.
-        # (L(1e18) - E) / (L(1e21) - E) = exp(alpha * span).
-        return jnp.log((jnp.exp(theta["loss_slope"] * _SPAN) - fraction) / (1.0 - fraction)) / _SPAN
-
     def log_loss(self, theta, log_compute):
         """Stage 1: ``log L(C)`` at ``log_compute = log(C / 1e21)``."""
-        if not self.irreducible:
-            return theta["log_loss_ref"] - theta["loss_slope"] * log_compute
-        fraction = theta["irreducible_fraction"]
-        decay = -self.alpha_loss(theta) * log_compute
-        return theta["log_loss_ref"] + jnp.logaddexp(jnp.log(fraction), jnp.log1p(-fraction) + decay)
+        return self.loss_curve.log_loss(theta, log_compute)
 
     def normalised_accuracy(self, theta, loss):
         """Stage 2: ``Q`` at validation loss ``loss`` (nats), inside (0, 1)."""
-        if self.stage2 == "logistic":
-            floor, height = theta["floor"], self._height(theta)
-            anchor = _ANCHOR_SHARE * (1.0 - floor)
-            # f + 1 / (1/h + (1/d - 1/h) exp(k (L - L20))) = f + h sigmoid(k (l0 - L)),
-            # which equals f + d at L = L20.
-            growth = jnp.exp(self._steepness(theta) * (loss - theta["loss_20"]))
-            q = floor + 1.0 / (1.0 / height + (1.0 / anchor - 1.0 / height) * growth)
-        else:
-            q = theta["q_at_reference"] + theta["accuracy_slope"] * (LOSS_REFERENCE - loss)
         # Only the line (or a Beta draw that rounds to 0 or 1) reaches the edges;
         # there Q is held just inside, where log(-log Q) is finite.
-        return jnp.clip(q, _Q_EDGE, 1.0 - _Q_EDGE)
-
-    @staticmethod
-    def _height(theta):
-        """``h = Q_max - Q_min``: at least the anchor's share of the gap above the floor."""
-        return (1.0 - theta["floor"]) * (_ANCHOR_SHARE + (1.0 - _ANCHOR_SHARE) * theta["saturation"])
-
-    @staticmethod
-    def _steepness(theta):
-        """The logistic's ``k = rate_20 / (1 - d / h)``."""
-        # d / h = 0.2 / (0.2 + 0.8 saturation), so 1 / (1 - d/h) = 1 + 0.2 / (0.8 saturation).
-        share = _ANCHOR_SHARE / (1.0 - _ANCHOR_SHARE)
-        return theta["rate_20"] * (1.0 + share / theta["saturation"])
+        return jnp.clip(self.link.normalised_accuracy(theta, loss), _Q_EDGE, 1.0 - _Q_EDGE)
 
     def accuracy_mean(self, theta, loss):
         """Stage 2 on the likelihood scale: ``log(-log Q(L))``."""
@@ -340,40 +528,22 @@ class TwoStage(Law):
         """Mean curve on ``log(-log Q)``: stage 2 at the stage-1 mean loss."""
         return self.accuracy_mean(theta, jnp.exp(self.log_loss(theta, inputs["log_compute"])))
 
-    def paper_parameters(self, theta, chance: float) -> dict:
+    def paper_parameters(self, theta, chance: float | None = None) -> dict:
         """The paper's parameters from draws of this law's.
 
         Returns ``E``, ``alpha_N``, ``log_C_N`` (natural log of FLOPs) and, in
         raw accuracy, ``a``, ``b`` and (logistic) ``k``, ``l0`` of
         ``acc = a / (1 + exp(k (L - l0))) + b`` or (linear) of ``acc = a + b L``.
         """
+        if chance is None:
+            raise ValueError(f"law {self.name!r}: paper_parameters needs the chance level (stage 2 is in raw accuracy)")
         theta = {name: jnp.asarray(value) for name, value in theta.items()}
-        loss_ref = jnp.exp(theta["log_loss_ref"])
-        fraction = theta["irreducible_fraction"] if self.irreducible else 0.0
-        alpha = self.alpha_loss(theta)
-        out = {
-            "E": fraction * loss_ref,
-            "alpha_N": alpha,
-            "log_C_N": np.log(1e21) + jnp.log((1.0 - fraction) * loss_ref) / alpha,
-        }
-        if self.stage2 == "logistic":
-            height = self._height(theta)
-            anchor = _ANCHOR_SHARE * (1.0 - theta["floor"])
-            # sigmoid(k (l0 - L20)) = d / h.
-            steepness = self._steepness(theta)
-            l0 = theta["loss_20"] + jnp.log(anchor / (height - anchor)) / steepness
-            out.update(
-                a=(1.0 - chance) * height,
-                b=chance + (1.0 - chance) * theta["floor"],
-                k=steepness,
-                l0=l0,
-            )
-        else:
-            out.update(
-                a=chance + (1.0 - chance) * (theta["q_at_reference"] + theta["accuracy_slope"] * LOSS_REFERENCE),
-                b=-(1.0 - chance) * theta["accuracy_slope"],
-            )
+        out = {**self.loss_curve.paper_parameters(theta), **self.link.paper_parameters(theta, chance)}
         return {name: np.asarray(value) for name, value in out.items()}
+
+    def paper_method(self) -> TwoStagePaperMethod:
+        """Stage 1 by Huber loss on ``log L``, then stage 2 on raw accuracy at each run's observed loss."""
+        return TwoStagePaperMethod(self.loss_curve, self.link)
 
     # ------------------------------------------------------- extension hooks
     def select_data(self, table, benchmark: str, metric: str = "acc", loss_benchmark: str | None = None, **options):
@@ -382,12 +552,9 @@ class TwoStage(Law):
         ``loss_benchmark`` defaults to :data:`DEFAULT_LOSS_BENCHMARK`; the other
         options are those of :func:`bayes_scaling.select`.
         """
-        extra = sorted(key for key, value in options.items() if key not in _SELECT_OPTIONS and value is not None)
-        if extra:
-            raise SpecError(f"option {extra[0]}: not used by form {self.name!r}")
         return select_two_stage(
             table, benchmark, metric, loss_benchmark=loss_benchmark or DEFAULT_LOSS_BENCHMARK,
-            **{key: value for key, value in options.items() if key in _SELECT_OPTIONS},
+            **self.common_select_options(options),
         )
 
     def observations(self, frame) -> dict[str, np.ndarray]:
@@ -516,7 +683,7 @@ def _no_form_error(shift) -> None:
 
 @register
 class TwoStageLinear(TwoStage):
-    r"""Two-stage baseline with a linear stage 2, ``acc = a + b L``.
+    r"""Two-stage baseline with a linear stage 2, ``acc = a + b L`` (:class:`LinearLink`).
 
     Stage 1, likelihoods and prediction as in :class:`TwoStage`. Stage 2 is
     centred at :data:`LOSS_REFERENCE` (3 nats), so that its two parameters are
@@ -544,15 +711,14 @@ class TwoStageLinear(TwoStage):
 
     name = "two_stage_linear"
     formula = "L = E + (C/C_N)^-alpha_N; acc = a + b L"
-    stage2 = "linear"
-    parameters = ("log_loss_ref", "loss_slope", "irreducible_fraction", "q_at_reference", "accuracy_slope")
+    link = LinearLink()
 
 
 @register
 class TwoStagePureLoss(TwoStage):
     r"""Two-stage baseline whose loss is a pure power law, ``L = (C/C_N)^-alpha_N``.
 
-    As :class:`TwoStage` without the irreducible loss ``E``: stage 1 is the
+    As :class:`TwoStage` with ``PowerLawLoss(irreducible=False)``: stage 1 is the
     straight line ``log L = log_loss_ref - loss_slope x`` and
     ``alpha_N = loss_slope``. A pure power law keeps falling towards zero loss,
     so it predicts faster gains at large compute than the default; on the DCLM
@@ -563,6 +729,4 @@ class TwoStagePureLoss(TwoStage):
 
     name = "two_stage_no_irreducible"
     formula = "L = (C/C_N)^-alpha_N; acc = a/(1+exp(k(L-l0))) + b"
-    irreducible = False
-    parameters = ("log_loss_ref", "loss_slope", "floor", "saturation", "rate_20", "loss_20")
-
+    loss_curve = PowerLawLoss(irreducible=False)
