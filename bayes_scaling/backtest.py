@@ -71,7 +71,7 @@ from bayes_scaling.form_error import (
 )
 from bayes_scaling.inference import fit_many, prepare
 from bayes_scaling.laws import get_law, law_inputs
-from bayes_scaling.fits import fitted_compute_range, held_out_frame, law_of, posterior_draws
+from bayes_scaling.fits import fitted_compute_range, held_out_frame, interval, law_of, posterior_draws
 
 #: Interval probabilities scored.
 LEVELS = (0.5, 0.8, 0.9, 0.95)
@@ -524,7 +524,7 @@ def score_points(record: SplitRecord, z_draws: np.ndarray, method: str, lpd=None
     out["median"] = np.median(accuracy, axis=0)
     for level in LEVELS:
         tag = f"{100 * level:g}"
-        lower, upper = np.quantile(accuracy, [(1 - level) / 2, (1 + level) / 2], axis=0)
+        lower, upper = interval(accuracy, level)
         out[f"inside_{tag}"] = (observed >= lower) & (observed <= upper)
         if level == 0.9:
             out["width_90"] = upper - lower

@@ -24,7 +24,7 @@ import pandas as pd
 
 from bayes_scaling.errors import SpecError
 from bayes_scaling.fits import (
-    ceiling_draws, chance_of, check_prob, curve_draws, law_of, posterior_draws, summary_columns,
+    ceiling_draws, chance_of, check_prob, curve_draws, interval, law_of, posterior_draws, summary_columns,
 )
 from bayes_scaling.laws import REFERENCE, inputs_along_compute, rescale_inputs
 from bayes_scaling.laws.additive_nd import AdditiveND, term_logs
@@ -142,6 +142,7 @@ def compare_groups(
     # A crossing either way: where A overtakes B, or B overtakes A.
     crossing = np.where(np.isnan(c := _first_crossing(grid, gap)), _first_crossing(grid, -gap), c)
     crossed = crossing[np.isfinite(crossing)]
+    crossing_lower, crossing_upper = (float(v) for v in interval(crossed, prob)) if crossed.size else (np.nan, np.nan)
     a_lo, a_hi = holds(p_a >= prob)
     b_lo, b_hi = holds(1 - p_a >= prob)
     summary = pd.DataFrame([{
@@ -150,8 +151,7 @@ def compare_groups(
         f"{labels[1]}_better_from": b_lo, f"{labels[1]}_better_to": b_hi,
         "p_crossover": crossed.size / n,
         "crossover_median": float(np.median(crossed)) if crossed.size else np.nan,
-        f"crossover_lower_{tag}": float(np.quantile(crossed, (1 - prob) / 2)) if crossed.size else np.nan,
-        f"crossover_upper_{tag}": float(np.quantile(crossed, (1 + prob) / 2)) if crossed.size else np.nan,
+        f"crossover_lower_{tag}": crossing_lower, f"crossover_upper_{tag}": crossing_upper,
     }])
     return GroupComparison(table, summary)
 
@@ -401,9 +401,8 @@ def best_tpr(idata, compute, prob: float = 0.9, *, method: str = "closed_form") 
     compute = _compute_array(compute)
     draws = best_tpr_draws(idata, compute, method=method)
     out = pd.DataFrame({"compute": compute})
-    quantiles = [(1 - prob) / 2, 0.5, (1 + prob) / 2]
     for name in ["tpr", "params", "tokens", "accuracy"]:
-        lower, median, upper = np.quantile(draws[name], quantiles, axis=0)
+        (lower, upper), median = interval(draws[name], prob), np.median(draws[name], axis=0)
         out[f"{name}_median"], out[f"{name}_lower"], out[f"{name}_upper"] = median, lower, upper
     out["prob"] = prob
     constant = idata["constant_data"]

@@ -14,6 +14,7 @@ import jax
 import numpy as np
 from numpyro.infer import Predictive
 
+from bayes_scaling.fits import interval
 from bayes_scaling.laws import get_law, inputs_along_compute, rescale_inputs
 
 #: Compute range of the bundled DCLM ladder, the default range to check.
@@ -95,7 +96,7 @@ def plot_prior_predictive(form: str, *, chance: float = 0.25, n_curves: int = 60
     else:
         fig = ax.figure
     compute, curves = result["compute"], result["curve"]
-    lower, upper = np.quantile(curves, [0.05, 0.95], axis=0)
+    lower, upper = interval(curves, 0.9)
     ax.fill_between(compute, lower, upper, color=OKABE_ITO["sky"], alpha=0.3, linewidth=0,
                     label="90% of prior curves")
     for curve in curves[:n_curves]:

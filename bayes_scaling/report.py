@@ -42,7 +42,7 @@ import pandas as pd
 
 from bayes_scaling.diagnostics import BFMI_MIN, ESS_MIN, RHAT_MAX, diagnose
 from bayes_scaling.errors import BayesScalingError, DataError, SpecError
-from bayes_scaling.fits import curve_draws, held_out_frame
+from bayes_scaling.fits import curve_draws, held_out_frame, summary_columns
 from bayes_scaling.laws import get_law
 from bayes_scaling.loo import INTERPOLATION_NOTE, compare_forms
 from bayes_scaling.predict import PROBS
@@ -170,7 +170,7 @@ def held_out_error(fits: dict, prob: float = 0.9) -> pd.DataFrame:
         errors = np.abs(curve_draws(idata, frame) - observed)
         pooled.setdefault(form, []).append(errors)
         rows.append({"form": form, "benchmark": benchmark, "n_held_out": len(frame),
-                     **_interval(errors.mean(axis=1), prob, tag),
+                     **_mae_interval(errors.mean(axis=1), prob),
                      "mae_of_median": float(np.mean(np.abs(np.median(curve_draws(idata, frame), axis=0) - observed)))})
     for form, errors in pooled.items():
         if len(errors) > 1:
@@ -179,15 +179,14 @@ def held_out_error(fits: dict, prob: float = 0.9) -> pd.DataFrame:
             mine = [row for row in rows if row["form"] == form]
             runs = sum(row["n_held_out"] for row in mine)
             rows.append({"form": form, "benchmark": "all", "n_held_out": runs,
-                         **_interval(joined.mean(axis=1), prob, tag),
+                         **_mae_interval(joined.mean(axis=1), prob),
                          "mae_of_median": sum(r["mae_of_median"] * r["n_held_out"] for r in mine) / runs})
     return pd.DataFrame(rows, columns=["form", "benchmark", "n_held_out", "mae_median", f"mae_lower_{tag}",
                                        f"mae_upper_{tag}", "mae_of_median"])
 
 
-def _interval(draws: np.ndarray, prob: float, tag: str) -> dict:
-    lower, median, upper = np.quantile(draws, [(1 - prob) / 2, 0.5, (1 + prob) / 2])
-    return {"mae_median": float(median), f"mae_lower_{tag}": float(lower), f"mae_upper_{tag}": float(upper)}
+def _mae_interval(draws: np.ndarray, prob: float) -> dict:
+    return {name: float(value) for name, value in summary_columns(draws, prob, prefix="mae_").items()}
 
 
 def diagnostics_table(fits: dict, pareto_k: dict | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:

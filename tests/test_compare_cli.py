@@ -124,3 +124,25 @@ def test_compute_for_reads_a_saved_fit(tmp_path, capsys):
     assert table["compute_median"].iloc[0] < table["compute_median"].iloc[1]
     assert main(["compute-for", str(tmp_path / "fits" / "arc_easy.nc"), "--accuracy", "0.1"]) == 2
     assert "option target" in capsys.readouterr().err
+
+
+# Every registered form compiles a program of its own here (bnsl_2 and the two
+# pure-power-law-loss variant nowhere else): `-m slow`. The paper rows of the forms
+# the paper never wrote are checked without sampling in test_paper_method.
+@pytest.mark.slow
+def test_evaluate_works_for_every_registered_form(tmp_path, capsys):
+    compute_only = [form for form, law in bs.available_laws().items() if law.inputs == ("compute",)] + ["bnsl_2"]
+    runs = {"dclm_headline": ("hellaswag", compute_only), "dclm_additive_nd": ("hellaswag", ["additive_nd"]),
+            "dclm_pass_at_k": ("humaneval", ["pass_at_k"])}
+    for spec, (benchmark, forms) in runs.items():
+        out = tmp_path / spec
+        code = main(["evaluate", "--spec", str(MODELS / f"{spec}.toml"), "--benchmark", benchmark,
+                     "--forms", ",".join(forms), "--cutoffs", "1e21", "--out", str(out), *DRAWS])
+        assert code == 0, capsys.readouterr().err
+        scores = pd.read_csv(out / "scores.csv")
+        assert (scores["status"] == "ok").all(), scores[["form", "method", "status"]]
+        for form in forms:
+            rows = scores[scores["form"] == form].set_index("method")
+            assert set(rows.index) == {"bayes", "paper"}, form
+            assert np.isfinite(rows.loc["paper", "mae"]) and np.isfinite(rows.loc["bayes", "elpd"]), form
+    assert {f for _, forms in runs.values() for f in forms} >= set(bs.available_laws())
