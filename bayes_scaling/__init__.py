@@ -12,7 +12,7 @@ import numpyro
 # way back to accuracy; float32 loses the tails. Every fit runs in float64.
 numpyro.enable_x64()
 
-from bayes_scaling.engine import enable_compilation_cache, use_host_cores  # noqa: E402
+from bayes_scaling.runtime import enable_compilation_cache, use_host_cores  # noqa: E402
 
 # Before any module below touches a device: JAX's CPU backend reads the core
 # count once, when it starts.
@@ -21,7 +21,8 @@ enable_compilation_cache()
 
 from bayes_scaling.datasets import DATASETS, load_dataset, read_table  # noqa: E402
 from bayes_scaling.diagnostics import Diagnostics, diagnose  # noqa: E402
-from bayes_scaling.inference import SamplerSettings, fit, fit_many  # noqa: E402
+from bayes_scaling.inference import fit, fit_many  # noqa: E402
+from bayes_scaling.settings import SamplerSettings  # noqa: E402
 from bayes_scaling.laws import available_laws, get_law  # noqa: E402
 from bayes_scaling.errors import BayesScalingError, DataError, SpecError  # noqa: E402
 from bayes_scaling.form_error import FormErrorPrior  # noqa: E402

@@ -126,7 +126,7 @@ def sbc(
     SBCResult
     """
     from bayes_scaling.diagnostics import diagnose
-    from bayes_scaling.inference import SamplerSettings
+    from bayes_scaling.settings import SamplerSettings
     from arviz_base import from_dict
 
     settings.setdefault("chain_method", SamplerSettings().resolved_chain_method())

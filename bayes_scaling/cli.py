@@ -258,8 +258,8 @@ def _groups(args) -> int:
                                     **law.selection_options({**spec.select_options(), "group": name})), law)[0]
             for name in names
         ]
-        fit_a, fit_b = fit_many(data, law.name, spec.prior_distributions(), quiet=args.quiet,
-                                **spec.sampler_options())
+        fit_a, fit_b = fit_many(data, law.name, spec.prior_distributions(), spec.sampler_settings(),
+                                quiet=args.quiet)
         result = compare_groups(fit_a, fit_b, args.compute, prob=args.prob, tpr=spec.tpr or 20.0,
                                 labels=(names[0], names[1]))
         tables.append(result.table.assign(benchmark=benchmark))

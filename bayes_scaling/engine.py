@@ -16,11 +16,9 @@ from __future__ import annotations
 
 import functools
 import math
-import os
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -30,6 +28,7 @@ from numpyro.distributions import Distribution
 from numpyro.infer.util import initialize_model, log_likelihood
 
 from bayes_scaling import nuts
+from bayes_scaling.settings import SamplerSettings
 
 #: Datasets are padded to at least this many points (and to a power of two),
 #: so that datasets of similar sizes reuse one compiled program.
@@ -52,66 +51,11 @@ LENGTH_GROUP: dict = {}
 #: last chains (``benchmarks/fit_many.py``'s ablation rows compare 16, 32 and
 #: 64). A backend not listed steps every chain of a batch at once.
 LANES = {"cpu": 32}
-#: Environment variable that switches the persistent compilation cache off ("0").
-CACHE_ENV = "BAYES_SCALING_COMPILATION_CACHE"
-#: Environment variable that sets how many CPU cores become devices (see `use_host_cores`).
-HOST_DEVICES_ENV = "BAYES_SCALING_HOST_DEVICES"
 #: Damped Newton steps for each dataset's posterior mode (``init="map"``).
 MAP_STEPS = 40
 #: Initial values are drawn uniformly in (-radius, radius) on the unconstrained
 #: scale, as NumPyro's ``init_to_uniform`` and Stan do.
 INIT_RADIUS = 2.0
-
-
-def use_host_cores(count: int | None = None) -> int:
-    """Expose CPU cores as separate JAX devices, so batches of fits split across cores.
-
-    XLA runs one CPU program on one core; with several host devices,
-    ``chain_method="parallel"`` runs a share of the fits on each. Must run
-    before JAX starts its CPU backend (it is called on import of
-    ``bayes_scaling``); afterwards, and where ``XLA_FLAGS`` already sets a
-    device count, it changes nothing. ``BAYES_SCALING_HOST_DEVICES`` sets the
-    count (``1`` switches it off); the default is every core, at most 16.
-
-    Returns
-    -------
-    int
-        The device count asked for (0 where nothing was changed).
-    """
-    flags = os.environ.get("XLA_FLAGS", "")
-    if "xla_force_host_platform_device_count" in flags:
-        return 0
-    setting = os.environ.get(HOST_DEVICES_ENV)
-    count = count or (int(setting) if setting and setting.isdigit() else min(os.cpu_count() or 1, 16))
-    if count > 1:
-        os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={count}".strip()
-    return count
-
-
-def enable_compilation_cache(path: str | Path | None = None) -> Path | None:
-    """Turn on JAX's persistent compilation cache, so compiled samplers outlive the process.
-
-    Default folder: ``$XDG_CACHE_HOME/bayes_scaling/jax`` (``~/.cache/...``).
-    Setting the environment variable ``BAYES_SCALING_COMPILATION_CACHE=0``
-    switches it off; any other value is taken as the folder. Called on import.
-    """
-    setting = os.environ.get(CACHE_ENV)
-    if setting == "0":
-        return None
-    if path is None:
-        base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-        path = Path(setting) if setting else base / "bayes_scaling" / "jax"
-    try:
-        Path(path).mkdir(parents=True, exist_ok=True)
-    except OSError:
-        return None  # a read-only home must not stop fitting; it only costs compile time
-    jax.config.update("jax_compilation_cache_dir", str(path))
-    # Cache every program, small ones too: a fit also runs a hundred small
-    # eager operations (model initialisation, key splitting), each compiled
-    # once per process, and together they cost seconds.
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
-    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
-    return Path(path)
 
 
 def posterior_mode(potential, z0, steps: int = MAP_STEPS):
@@ -274,17 +218,44 @@ def stack_datasets(inputs_list: Sequence[Mapping], y_list: Sequence) -> tuple[di
     return inputs, y, mask, sizes
 
 
+@dataclass(frozen=True)
+class ProgramKey:
+    """What makes a compiled program: two batches with equal keys run the same program.
+
+    Attributes
+    ----------
+    law : Law
+        The law (one instance per registered name).
+    priors : tuple
+        The priors' structure and families (:func:`canonical_priors`); their
+        numbers are arguments of the program, not part of it.
+    settings : tuple
+        :attr:`bayes_scaling.settings.SamplerSettings.program`.
+    inputs : tuple of str
+        The names of the rescaled inputs.
+    n_devices, lanes : int
+        Devices the batch is split over, and chains each steps at once.
+    """
+
+    law: object
+    priors: tuple
+    settings: tuple
+    inputs: tuple
+    n_devices: int
+    lanes: int
+
+
 @functools.lru_cache(maxsize=64)
-def _program(law, priors_key, num_warmup, num_samples, num_chains, target_accept_prob, max_tree_depth,
-             dense_mass, init, shapes, n_devices, lanes) -> "Program":
-    """Build (once per law, settings, shapes, device count and lanes) the jitted functions that run a whole batch.
+def _program(key: ProgramKey) -> "Program":
+    """Build (once per :class:`ProgramKey`) the jitted functions that run a whole batch.
 
     The program takes the priors as :func:`canonical_priors` leaves, so its
     compiled form is the same in every process and the persistent cache hits.
     Each fit draws its initial values and chain keys from its own key (the
     seed split once per fit), whatever the batch's size or split.
     """
-    del shapes  # cache key only: it pins the program's structure
+    law, priors_key, n_devices, lanes = key.law, key.priors, key.n_devices, key.lanes
+    num_warmup, num_samples, num_chains, target_accept_prob, max_tree_depth, dense_mass, init = key.settings
     info = _MODEL_INFO[id(law)]
     potential_gen = info["potential_gen"]
     _, unravel = ravel_pytree(info["latent_zeros"])
@@ -425,17 +396,10 @@ def sample_batch(
     priors: Mapping,
     inputs_list: Sequence[Mapping],
     y_list: Sequence,
+    settings: SamplerSettings | None = None,
     *,
-    num_warmup: int = 1000,
-    num_samples: int = 1000,
-    num_chains: int = 4,
-    target_accept_prob: float = 0.9,
-    max_tree_depth: int = 10,
-    dense_mass: bool = True,
-    seed: int = 0,
-    init: str = "map",
     progress: bool = False,
-    chain_method: str = "vectorized",
+    **options,
 ) -> BatchSamples:
     """Run NUTS on many datasets of one law at once.
 
@@ -447,6 +411,16 @@ def sample_batch(
         Shared by every dataset of the batch.
     inputs_list, y_list : sequences
         Per dataset: rescaled inputs (dict of arrays) and observations.
+    settings : SamplerSettings, optional
+        The sampler's settings (default: its defaults); ``options`` override
+        them by name (``num_warmup=500``, ...). ``chain_method=None`` runs
+        every fit on one device here (``"vectorized"``); the settings' other
+        fields are read as follows.
+    progress : bool
+        Report the iteration on standard error while sampling.
+
+    Notes on the settings
+    ---------------------
     num_warmup, num_samples, num_chains, target_accept_prob, max_tree_depth
         As in :class:`numpyro.infer.NUTS` and :class:`numpyro.infer.MCMC`.
     dense_mass : bool
@@ -465,8 +439,6 @@ def sample_batch(
         scale, and start the mass matrix from the inverse Hessian there (its
         diagonal when ``dense_mass=False``). ``"uniform"``: start uniformly in
         (-2, 2) with a unit mass matrix, as NumPyro and Stan do.
-    progress : bool
-        Report the iteration on standard error while sampling.
     chain_method : {"vectorized", "parallel"}
         ``"parallel"`` splits the fits across local devices (GPUs, or CPU
         cores exposed as devices by :func:`use_host_cores`), each running
@@ -488,20 +460,14 @@ def sample_batch(
     the other fits of the batch; the compiled arithmetic can differ in its
     last bits with the number of lanes, so such draws agree in distribution.
     """
-    if init not in ("map", "uniform"):
-        raise ValueError(f"option init must be 'map' or 'uniform', got {init!r}")
-    if chain_method not in ("parallel", "vectorized"):
-        raise ValueError(f"option chain_method must be 'parallel' or 'vectorized', got {chain_method!r}")
-    settings = dict(num_warmup=num_warmup, num_samples=num_samples, num_chains=num_chains,
-                    target_accept_prob=float(target_accept_prob), max_tree_depth=max_tree_depth,
-                    dense_mass=bool(dense_mass), init=init, progress=bool(progress), chain_method=chain_method)
+    settings = SamplerSettings.from_options(settings, **options)
     # One key per fit, split off the seed in order (a prefix of the split is
     # the same whatever its length), so a fit's draws do not depend on its group.
-    fit_keys = jax.random.split(jax.random.key(seed), len(inputs_list))
+    fit_keys = jax.random.split(jax.random.key(settings.seed), len(inputs_list))
     groups = length_groups([n_points(y) for y in y_list])
     parts = [
         _sample_group(law, priors, [inputs_list[i] for i in group], [y_list[i] for i in group],
-                      fit_keys[np.asarray(group)], **settings)
+                      fit_keys[np.asarray(group)], settings, bool(progress))
         for group in groups
     ]
     return parts[0] if len(parts) == 1 else _merge_groups(parts, groups)
@@ -568,12 +534,13 @@ def _merge_groups(parts: Sequence[BatchSamples], groups: Sequence[Sequence[int]]
     )
 
 
-def _sample_group(law, priors, inputs_list, y_list, fit_keys, *, num_warmup, num_samples, num_chains,
-                  target_accept_prob, max_tree_depth, dense_mass, init, progress, chain_method) -> BatchSamples:
+def _sample_group(law, priors, inputs_list, y_list, fit_keys, settings: SamplerSettings,
+                  progress: bool) -> BatchSamples:
     """Run one compiled program on a group of fits (see :func:`sample_batch`)."""
+    num_chains, num_samples = settings.num_chains, settings.num_samples
     n_fits = len(inputs_list)
     padded = _pad_count(n_fits)
-    n_devices = _device_split(padded) if chain_method == "parallel" else 1
+    n_devices = _device_split(padded) if settings.chain_method == "parallel" else 1
     slots = _arrangement(n_fits, padded, n_devices)
     real = slots >= 0
     # Padding fits repeat the first fit's data and key, have no observed point, and are not run.
@@ -585,10 +552,7 @@ def _sample_group(law, priors, inputs_list, y_list, fit_keys, *, num_warmup, num
     info = _model_info(law, priors, inputs, y, mask)
     prior_leaves, priors_key, _ = canonical_priors(priors)
     lanes = LANES.get(jax.default_backend(), padded * num_chains)
-    program = _program(
-        law, priors_key, num_warmup, num_samples, num_chains, target_accept_prob,
-        max_tree_depth, dense_mass, init, tuple(sorted(inputs)), n_devices, lanes,
-    )
+    program = _program(ProgramKey(law, priors_key, settings.program, tuple(sorted(inputs)), n_devices, lanes))
     data = (prior_leaves, inputs, y, mask)
     queue = program.begin(fit_keys, *data)
     budget = jnp.asarray(STEPS_PER_CALL, jnp.int32)

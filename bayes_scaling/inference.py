@@ -1,6 +1,6 @@
 """Fitting a law with NUTS and returning an ArviZ DataTree.
 
-Defaults live in :class:`SamplerSettings`. The DataTree carries the posterior,
+Defaults live in :class:`bayes_scaling.settings.SamplerSettings`. The DataTree carries the posterior,
 sample stats, pointwise log likelihood, observed and constant data, the
 held-out points, and attributes that say which law, priors, sampler settings
 and data produced it.
@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import asdict, dataclass
 from collections.abc import Mapping, Sequence
 
-import jax
 import numpy as np
 import xarray as xr
 from arviz_base import from_dict
@@ -22,33 +20,10 @@ from bayes_scaling import __version__
 from bayes_scaling.diagnostics import diagnose
 from bayes_scaling.engine import length_groups, n_points, sample_batch
 from bayes_scaling.laws import get_law, law_inputs
-from bayes_scaling.errors import DataError, SpecError
+from bayes_scaling.errors import DataError
 from bayes_scaling.saving import data_hash, versions
 from bayes_scaling.selection import ScalingData
-
-
-@dataclass(frozen=True)
-class SamplerSettings:
-    """NUTS settings, with NumPyro's own names.
-
-    ``chain_method=None`` picks ``"parallel"`` (the batch of chains split
-    across devices) when there are several local devices and ``"vectorized"``
-    (every chain in one vectorised program) otherwise.
-    """
-
-    num_warmup: int = 1000
-    num_samples: int = 1000
-    num_chains: int = 4
-    chain_method: str | None = None
-    target_accept_prob: float = 0.9
-    seed: int = 0
-
-    def resolved_chain_method(self) -> str:
-        if self.chain_method is not None:
-            if self.chain_method not in ("parallel", "vectorized"):
-                raise SpecError(f"option chain_method must be parallel or vectorized, got {self.chain_method!r}")
-            return self.chain_method
-        return "parallel" if jax.local_device_count() > 1 else "vectorized"
+from bayes_scaling.settings import SamplerSettings
 
 
 def prepare(data: ScalingData, law):
@@ -82,9 +57,9 @@ def fit(data: ScalingData, form: str = "power_law", priors: Mapping | None = Non
     priors : mapping, optional
         ``{parameter: numpyro Distribution}`` overriding the law's defaults.
     **options
-        Sampler options of :func:`fit_many`: ``num_warmup``, ``num_samples``,
-        ``num_chains``, ``chain_method``, ``target_accept_prob``, ``seed``,
-        ``progress_bar``, ``quiet``.
+        Options of :func:`fit_many`: ``settings``, ``progress_bar``, ``quiet``,
+        and sampler settings by name (``num_warmup``, ``num_samples``,
+        ``num_chains``, ``chain_method``, ``target_accept_prob``, ``seed``, ...).
 
     Returns
     -------
@@ -108,16 +83,11 @@ def fit_many(
     datasets: Sequence[ScalingData],
     form: str = "power_law",
     priors: Mapping | None = None,
+    settings: SamplerSettings | None = None,
     *,
-    num_warmup: int = SamplerSettings.num_warmup,
-    num_samples: int = SamplerSettings.num_samples,
-    num_chains: int = SamplerSettings.num_chains,
-    chain_method: str | None = None,
-    target_accept_prob: float = SamplerSettings.target_accept_prob,
-    seed: int = 0,
     progress_bar: bool | None = None,
     quiet: bool = False,
-    retry: bool = True,
+    **options,
 ) -> list:
     """Fit one law to many datasets in one compiled program (see :mod:`bayes_scaling.engine`).
 
@@ -132,21 +102,20 @@ def fit_many(
         From :func:`bayes_scaling.select`.
     form, priors
         As in :func:`fit`; shared by every dataset.
-    num_warmup, num_samples, num_chains, target_accept_prob
-        As in :class:`numpyro.infer.MCMC` and :class:`numpyro.infer.NUTS`.
-    chain_method : {None, "vectorized", "parallel"}
-        ``None`` picks ``"parallel"`` (the batch split across devices) when
-        there is more than one local device, ``"vectorized"`` otherwise.
-    seed : int
-        Seed of the initial values and the sampler; the same seed and batch
-        give the same draws.
+    settings : SamplerSettings, optional
+        The sampler's settings (default: :class:`~bayes_scaling.settings.SamplerSettings`'s
+        defaults). The same seed and batch give the same draws.
     progress_bar : bool, optional
         Iteration progress on standard error; default on when it is a
         terminal and ``quiet`` is False.
     quiet : bool
         Do not print data summaries and diagnostics to standard error.
-    retry : bool
-        Refit, once, every fit that fails a sampling check (R-hat, ESS,
+    **options
+        Sampler settings by name, overriding ``settings`` (``num_warmup=500``, ...).
+
+    Notes
+    -----
+    With ``settings.retry`` (the default), every fit that fails a sampling check (R-hat, ESS,
         divergences, E-BFMI; see :mod:`bayes_scaling.diagnostics`) with twice
         the warm-up and the draws and a higher target acceptance (:func:`retry_settings`),
         all such fits in one batch. The retried fit replaces the first and
@@ -165,7 +134,7 @@ def fit_many(
     """
     law = get_law(form)
     prior_set = law.priors(priors)
-    settings = SamplerSettings(num_warmup, num_samples, num_chains, chain_method, target_accept_prob, seed)
+    settings = SamplerSettings.from_options(settings, **options)
     prepared = [prepare(data, law) for data in datasets]
     if progress_bar is None:
         progress_bar = (not quiet) and sys.stderr.isatty()
@@ -174,13 +143,11 @@ def fit_many(
             print(f"fitting {law.name} to {data.summary()}", file=sys.stderr)
         if len(prepared) > 1:
             programs = len(length_groups([n_points(y) for _, _, y in prepared]))
-            print(f"  sampling {len(prepared)} fits x {num_chains} chains in "
+            print(f"  sampling {len(prepared)} fits x {settings.num_chains} chains in "
                   + ("one program" if programs == 1 else f"{programs} programs (by data length)"), file=sys.stderr)
     samples = sample_batch(
         law, prior_set, [inputs for _, inputs, _ in prepared], [y for _, _, y in prepared],
-        num_warmup=num_warmup, num_samples=num_samples, num_chains=num_chains,
-        target_accept_prob=target_accept_prob, seed=seed, progress=progress_bar,
-        chain_method=settings.resolved_chain_method(),
+        settings.replace(chain_method=settings.resolved_chain_method()), progress=progress_bar,
     )
     results, failing = [], []
     for index, (data, inputs, y) in enumerate(prepared):
@@ -191,7 +158,7 @@ def fit_many(
         if not diagnostics.ok:
             failing.append(index)
         results.append(idata)
-    refused = {i: _data_refusal(*prepared[i]) for i in failing} if retry else {}
+    refused = {i: _data_refusal(*prepared[i]) for i in failing} if settings.retry else {}
     declined = [i for i, reason in refused.items() if reason]
     for index in declined:
         results[index].attrs["retry_declined"] = refused[index]
@@ -199,17 +166,16 @@ def fit_many(
     if not quiet and declined:
         print(f"  not retrying {len(declined)} fit(s) that cannot extrapolate: "
               + ", ".join(prepared[i][0].label for i in declined), file=sys.stderr)
-    if retry and failing:
-        stronger = retry_settings(num_warmup, num_samples, target_accept_prob)
+    if settings.retry and failing:
+        stronger = retry_settings(settings.num_warmup, settings.num_samples, settings.target_accept_prob)
         if not quiet:
             print(f"  retrying {len(failing)} fit(s) that failed sampling checks, with "
                   f"num_warmup={stronger['num_warmup']}, num_samples={stronger['num_samples']}, "
                   f"target_accept_prob={stronger['target_accept_prob']}",
                   file=sys.stderr)
-        again = fit_many(
-            [prepared[i][0] for i in failing], law, priors, num_chains=num_chains,
-            chain_method=chain_method, seed=seed + 1, progress_bar=progress_bar, quiet=True, retry=False, **stronger,
-        )
+        again = fit_many([prepared[i][0] for i in failing], law, priors,
+                         settings.replace(seed=settings.seed + 1, retry=False, **stronger),
+                         progress_bar=progress_bar, quiet=True)
         for index, idata in zip(failing, again):
             first = json.loads(results[index].attrs["warnings"])
             idata.attrs["retry"] = json.dumps({"first_attempt_warnings": [w["message"] for w in first], **stronger})
@@ -314,7 +280,7 @@ def _to_datatree(samples, index, law, priors, settings, data: ScalingData, input
         formula=law.formula,
         scale=law.scale,
         priors=json.dumps({name: repr_prior(prior) for name, prior in priors.items()}),
-        sampler=json.dumps(asdict(settings) | {"chain_method": settings.resolved_chain_method()}),
+        sampler=json.dumps(settings.to_dict() | {"chain_method": settings.resolved_chain_method()}),
         data=json.dumps(data.description),
         excluded=json.dumps(data.excluded["reason"].value_counts().to_dict() if len(data.excluded) else {}),
         data_summary=data.summary(),

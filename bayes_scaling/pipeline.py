@@ -132,7 +132,7 @@ def run_spec(
         inner = {b: ladder_splits(d) if spec.form_error and law.kind == "direct" else [] for b, d in selected.items()}
         datasets = [*selected.values(), *[split for splits in inner.values() for split in splits]]
         # Every benchmark of the spec in one compiled program (bayes_scaling.engine).
-        fits = fit_many(datasets, spec.form, priors, quiet=quiet, **spec.sampler_options())
+        fits = fit_many(datasets, spec.form, priors, spec.sampler_settings(), quiet=quiet)
         result.fits = dict(zip(selected, fits))
         inner_fits = iter(fits[len(selected):])
         for benchmark, splits in inner.items():
@@ -310,7 +310,7 @@ def run_evaluation(
     scores = evaluate(
         table, spec.benchmarks, spec.evaluated_forms, spec.evaluated_cutoffs, metric=spec.metric,
         select_options=spec.select_options(), priors=spec.prior_distributions(), paper_method=paper_method,
-        quiet=quiet, fits_out=fits, **spec.sampler_options(),
+        quiet=quiet, fits_out=fits, settings=spec.sampler_settings(),
     )
     two_stage = [form for form in spec.evaluated_forms if get_law(form).kind == "two_stage"]
     direct = [form for form in spec.evaluated_forms if get_law(form).kind == "direct"]
@@ -375,7 +375,7 @@ def run_comparison(spec: Spec, *, table=None, quiet: bool = False) -> dict[str, 
         raise DataError("no benchmark could be fitted by every form")
     fits = {
         form: dict(zip(benchmarks, fit_many([selected[form][b] for b in benchmarks], form,
-                                            spec.prior_distributions(), quiet=quiet, **spec.sampler_options())))
+                                            spec.prior_distributions(), spec.sampler_settings(), quiet=quiet)))
         for form in forms
     }
     return {

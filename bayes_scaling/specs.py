@@ -39,7 +39,7 @@ from pathlib import Path
 import numpyro.distributions as dist
 
 from bayes_scaling.errors import SpecError
-from bayes_scaling.inference import SamplerSettings
+from bayes_scaling.settings import SamplerSettings
 from bayes_scaling.laws import get_law
 
 SECTIONS = {
@@ -103,6 +103,10 @@ class Spec:
         for key in ("num_warmup", "num_samples", "num_chains"):
             if int(getattr(self, key)) < 1:
                 raise SpecError(f"spec {self.name!r}: sampler.{key} must be at least 1")
+        try:
+            self.sampler_settings()
+        except SpecError as err:
+            raise SpecError(f"spec {self.name!r}: {str(err).replace('option ', 'sampler.', 1)}") from None
         # Fail before any sampling starts: an unknown form or prior name is an error now.
         get_law(self.form).priors(self.prior_distributions())
 
@@ -112,6 +116,10 @@ class Spec:
 
     def sampler_options(self) -> dict:
         return {key: getattr(self, key) for key in SECTIONS["sampler"]}
+
+    def sampler_settings(self) -> SamplerSettings:
+        """The ``[sampler]`` section as the one settings object the engine takes."""
+        return SamplerSettings(**self.sampler_options())
 
     def select_options(self) -> dict:
         """Options of a law's data selection, except benchmark, metric and cut-off."""

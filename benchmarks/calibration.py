@@ -2,8 +2,9 @@
 
 Run from the repository root::
 
-    python benchmarks/calibration.py                      # 100 simulations per form
+    python benchmarks/calibration.py                      # 100 simulations per registered form
     python benchmarks/calibration.py --sims 40 --forms power_law,bnsl
+    python benchmarks/calibration.py --law-file my_law.py --forms my_law   # a law defined in a file of its own
     BAYES_SCALING_HOST_DEVICES=1 python benchmarks/calibration.py --forms bnsl &   # one core per process
 
 For each form: draw parameters from its default priors, simulate a 40-run
@@ -20,20 +21,21 @@ near 0.5) mean the posterior is calibrated.
 from __future__ import annotations
 
 import argparse
+import runpy
 import time
 
 import numpy as np
 import pandas as pd
 
 from bayes_scaling.calibration import calibration_failures, contraction, rank_uniformity, sbc
-
-FORMS = ("power_law", "saturating_power_law", "bnsl", "additive_nd", "pass_at_k", "two_stage")
+from bayes_scaling.laws import available_laws
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sims", type=int, default=100, help="simulations per form (default 100)")
-    parser.add_argument("--forms", default=",".join(FORMS), help="forms, comma-separated")
+    parser.add_argument("--forms", help="forms, comma-separated (default: every registered form)")
+    parser.add_argument("--law-file", help="a Python file to run first, which registers laws of its own")
     parser.add_argument("--num-warmup", type=int, default=500)
     parser.add_argument("--num-samples", type=int, default=1000)
     parser.add_argument("--bins", type=int, default=10)
@@ -43,8 +45,11 @@ def main(argv=None):
                              "for the longest trajectory of its batch, and a few hard prior draws would hold "
                              "a batch of 100 back")
     args = parser.parse_args(argv)
+    if args.law_file:
+        runpy.run_path(args.law_file)
+    forms = args.forms or ",".join(available_laws())
     pd.set_option("display.width", 160)
-    for form in [f.strip() for f in args.forms.split(",") if f.strip()]:
+    for form in [f.strip() for f in forms.split(",") if f.strip()]:
         start = time.perf_counter()
         result = sbc(form, args.sims, num_warmup=args.num_warmup, num_samples=args.num_samples, num_chains=4,
                      seed=args.seed, chunk=args.chunk)

@@ -225,7 +225,7 @@ def test_one_length_group_on_a_backend_without_grouping(monkeypatch):
 def test_grouped_batch_returns_fits_in_the_order_given(monkeypatch):
     # The merge of groups, without sampling: each group is an ordinary batch
     # (tested above); here every fit's "draws" are its dataset's first value.
-    def fake_group(law, priors, inputs_list, y_list, fit_keys, **settings):
+    def fake_group(law, priors, inputs_list, y_list, fit_keys, settings, progress):
         sizes = [len(y) for y in y_list]
         first = np.array([y[0] for y in y_list])[:, None, None] * np.ones((1, 2, 3))
         length = engine._pad_length(max(sizes))
@@ -280,3 +280,33 @@ def test_chains_queued_for_fewer_lanes_sample_the_same_posteriors(monkeypatch):
     lanes = 3 * engine._device_split(4)
     assert queued.leapfrog_steps.sum() <= queued.executed_steps
     assert queued.executed_steps <= queued.leapfrog_steps.sum() + lanes * queued.leapfrog_steps.max()
+
+
+def test_sampler_settings_are_one_frozen_hashable_object():
+    settings = bs.SamplerSettings(num_samples=500)
+    assert settings == bs.SamplerSettings(num_samples=500) and hash(settings) == hash(bs.SamplerSettings(num_samples=500))
+    with pytest.raises(AttributeError):
+        settings.num_samples = 3
+    # The program is shaped by warm-up, draws, chains and the kernel's settings, not by the seed.
+    assert settings.replace(seed=9, retry=False).program == settings.program
+    assert settings.replace(num_samples=400).program != settings.program
+    for options, option in [({"num_warmup": "x"}, "num_warmup"), ({"target_accept_prob": 1.5}, "target_accept_prob"),
+                            ({"chain_method": "gpu"}, "chain_method"), ({"init": "zero"}, "init")]:
+        with pytest.raises(bs.SpecError, match=f"option {option}:") as excinfo:
+            bs.SamplerSettings(**options)
+        assert "\n" not in str(excinfo.value)
+    with pytest.raises(bs.SpecError, match="option num_draws: not a sampler setting"):
+        bs.SamplerSettings.from_options(num_draws=10)
+
+
+def test_programs_are_cached_by_their_key_not_by_the_seed():
+    law = get_law("power_law")
+    x = rescale("compute", np.geomspace(1e18, 1e21, 12))
+    inputs, ys = [{"log_compute": x}] * 4, [-1.0 - 0.2 * x + 0.01 * np.cos(3 * x + i) for i in range(4)]
+    # The suite's usual draws, so the program is one the other tests compile too.
+    settings = bs.SamplerSettings(**DRAWS)
+    sample_batch(law, law.priors(), inputs, ys, settings)
+    before = engine._program.cache_info()
+    sample_batch(law, law.priors(), inputs, ys, settings.replace(seed=5))
+    after = engine._program.cache_info()
+    assert (after.hits - before.hits, after.misses - before.misses) == (1, 0)

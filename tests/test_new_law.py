@@ -13,6 +13,9 @@ draw its prior predictive, calibrate it by SBC and write a report with it.
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import jax.numpy as jnp
 import numpy as np
 import numpyro.distributions as dist
@@ -22,7 +25,7 @@ import bayes_scaling as bs
 from bayes_scaling.calibration import calibration_failures, sbc
 from bayes_scaling.engine import MIN_BATCH
 from bayes_scaling.evaluate import evaluate
-from bayes_scaling.laws.base import Law, register, unregister
+from bayes_scaling.laws.base import Law, is_registered, register, unregister
 from bayes_scaling.loo import compare_forms
 from bayes_scaling.predict import predict
 from bayes_scaling.prior_predictive import prior_predictive, rising_share
@@ -70,6 +73,26 @@ def law():
 def fits(law, dclm):
     data = bs.select(dclm, "arc_easy", tpr=20, max_compute=1e21)
     return {form: bs.fit(data, form, quiet=True, seed=2, **FAST) for form in (law.name, "power_law")}
+
+
+def test_the_readme_shows_this_law():
+    # The README's "Adding a law" example is this law: same name, parameters and curve.
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### Adding a law", 1)[1]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    was_registered = is_registered(LogisticInLogCompute.name)
+    namespace: dict = {}
+    exec(code, namespace)  # registers the README's class
+    try:
+        shown = namespace["LogisticInLogCompute"]()
+        assert (shown.name, shown.parameters, shown.inputs) == (
+            LogisticInLogCompute.name, LogisticInLogCompute.parameters, LogisticInLogCompute.inputs)
+        theta, inputs = {"midpoint": 0.3, "rate": 0.8}, {"log_compute": np.linspace(-6.0, 4.0, 9)}
+        np.testing.assert_allclose(shown.mean(theta, inputs), LogisticInLogCompute().mean(theta, inputs), rtol=1e-12)
+    finally:
+        unregister(LogisticInLogCompute.name)
+        if was_registered:
+            register(LogisticInLogCompute)
 
 
 def test_contract_is_checked_at_registration():

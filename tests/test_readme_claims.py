@@ -174,11 +174,11 @@ def sampler_calls(monkeypatch):
     calls = []
     real = bs.inference.sample_batch
 
-    def spy(law, priors, inputs_list, y_list, **options):
-        calls.append({"fits": len(inputs_list), "num_warmup": options["num_warmup"],
-                      "num_samples": options["num_samples"], "target_accept_prob": options["target_accept_prob"]})
+    def spy(law, priors, inputs_list, y_list, settings, **options):
+        calls.append({"fits": len(inputs_list), "num_warmup": settings.num_warmup,
+                      "num_samples": settings.num_samples, "target_accept_prob": settings.target_accept_prob})
         first = {key: calls[0][key] for key in ("num_warmup", "num_samples", "target_accept_prob")}
-        return real(law, priors, inputs_list, y_list, **{**options, **first})
+        return real(law, priors, inputs_list, y_list, settings.replace(**first), **options)
 
     monkeypatch.setattr(bs.inference, "sample_batch", spy)
     monkeypatch.setattr(bs.diagnostics, "ESS_MIN", UNREACHABLE_ESS)
