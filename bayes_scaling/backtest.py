@@ -430,15 +430,17 @@ def bayes_log_density(record: SplitRecord, prior: FormErrorPrior | None, rng) ->
 
 
 def _design(record: SplitRecord, inputs: dict) -> np.ndarray:
-    """The linear design of the point fit on ``log(-log Q)`` (eq. 2 and 5 are linear there)."""
-    x = np.asarray(inputs["log_compute"], dtype=float)
-    columns = [np.ones_like(x), x]
-    if record.form == "pass_at_k":
-        log_k = np.asarray(inputs["log_k"], dtype=float)
-        columns += [log_k, x * log_k]
-    elif record.form != "power_law":
+    """The linear design of the paper's least-squares fit on ``log(-log Q)`` (eq. 2 and 5 are linear there).
+
+    Read off the law's own paper method: the Jacobian of its curve.
+    """
+    curve_fit = getattr(get_law(record.form).paper_method(), "curve_fit", None)
+    if curve_fit is None or curve_fit.loss != "least_squares":
         raise SpecError(f"backtest baselines: no linear point fit for form {record.form!r}")
-    return np.stack(columns, axis=1)
+    design, offset = curve_fit.linear_design(inputs)
+    if np.any(offset != 0):
+        raise SpecError(f"backtest baselines: the point fit of form {record.form!r} has a fixed offset")
+    return design
 
 
 def point_fit(record: SplitRecord):

@@ -112,13 +112,21 @@ class CurveFit:
         """The curve at ``inputs`` for one point estimate ``theta``."""
         return np.asarray(self.curve({name: float(theta[name]) for name in self.names}, inputs))
 
-    # ------------------------------------------------------------------ solvers
-    def _least_squares(self, inputs, target) -> PointSolution:
-        # The curve is linear: prediction = curve(0) + J theta, J its Jacobian.
+    def linear_design(self, inputs: Mapping) -> tuple[np.ndarray, np.ndarray]:
+        """For a curve linear in its parameters: ``(design, offset)`` with ``curve = offset + design @ theta``.
+
+        The design is the curve's Jacobian (by JAX), one row per point and one
+        column per parameter; the offset, its value at zero parameters.
+        """
+        inputs = {name: np.asarray(value, dtype=float) for name, value in inputs.items()}
+        n = len(next(iter(inputs.values())))
         zero = jnp.zeros(len(self.parameters))
         at = functools.partial(_curve_at, self.curve, self.names, inputs)
-        design = np.asarray(jax.jacfwd(at)(zero)).reshape(len(target), -1)
-        offset = np.asarray(at(zero))
+        return np.asarray(jax.jacfwd(at)(zero)).reshape(n, -1), np.broadcast_to(np.asarray(at(zero)), (n,))
+
+    # ------------------------------------------------------------------ solvers
+    def _least_squares(self, inputs, target) -> PointSolution:
+        design, offset = self.linear_design(inputs)
         if np.linalg.matrix_rank(design) < design.shape[1]:
             raise DataError(f"the paper's least-squares fit cannot separate its coefficients: it needs {self.requirement}")
         coefficients, *_ = np.linalg.lstsq(design, target - offset, rcond=None)
