@@ -266,43 +266,6 @@ def _program(key: ProgramKey) -> "Program":
     def value_and_grad(z, priors, inp, obs, msk):
         return jax.value_and_grad(lambda v: potential_gen(priors, inp, obs, msk)(unravel(v)))(z)
 
-    def start(keys, priors, inputs, y, mask):
-        """Initial values, inverse mass matrices and fallback starts of every (fit, chain).
-
-        Shapes: (fits, chains, dim); the inverse mass matrices (fits, chains, dim, dim) when dense.
-        """
-        shape = (num_chains, dim)
-        if init == "uniform":
-            z0 = jax.vmap(lambda k: jax.random.uniform(k, shape, minval=-INIT_RADIUS, maxval=INIT_RADIUS))(keys)
-            unit = jnp.broadcast_to(jnp.eye(dim), (*z0.shape, dim)) if dense_mass else jnp.ones_like(z0)
-            return z0, unit, z0
-
-        def mode_and_covariance(inp, obs, msk):
-            potential = lambda v: potential_gen(priors, inp, obs, msk)(unravel(v))  # noqa: E731
-            mode, hessian = posterior_mode(potential, jnp.zeros(dim))
-            covariance = jnp.linalg.inv(hessian)
-            covariance = 0.5 * (covariance + covariance.T)
-            root = jnp.linalg.cholesky(covariance)
-            # A Hessian that is not positive definite at the optimum gives no
-            # usable curvature (the Cholesky factor is NaN): fall back to unit
-            # variances, as uniform init would.
-            usable = jnp.all(jnp.isfinite(root)) & jnp.all(jnp.diag(covariance) > 0)
-            variance = jnp.clip(jnp.where(usable, jnp.diag(covariance), 1.0), 1e-4, 1e2)
-            if not dense_mass:
-                return mode, variance, jnp.sqrt(variance)[:, None] * jnp.eye(dim)
-            # Clip the scales as the diagonal is clipped, keeping the correlations.
-            scale = jnp.sqrt(variance / jnp.where(usable, jnp.diag(covariance), 1.0))
-            covariance = jnp.where(usable, scale[:, None] * covariance * scale, jnp.eye(dim))
-            return mode, covariance, jnp.where(usable, scale[:, None] * root, jnp.eye(dim))
-
-        mode, inverse_mass, root = jax.vmap(mode_and_covariance)(inputs, y, mask)
-        noise = jax.vmap(lambda k: jax.random.normal(k, shape))(keys)
-        # Over-dispersed around the mode (twice the curvature scale, along the
-        # posterior's correlations), so that R-hat still compares chains that started apart.
-        z0 = mode[:, None] + 2.0 * jnp.einsum("fij,fcj->fci", root, noise)
-        inverse_mass = jnp.broadcast_to(inverse_mass[:, None], (inverse_mass.shape[0], num_chains, *inverse_mass.shape[1:]))
-        return z0, inverse_mass, jnp.broadcast_to(mode[:, None], z0.shape)
-
     def per_chain(prior_leaves, inputs, y, mask):
         """The priors, and each fit's data repeated for its chains: (fits x chains, ...)."""
         repeat = lambda a: jnp.repeat(a, num_chains, axis=0)  # noqa: E731
@@ -312,7 +275,8 @@ def _program(key: ProgramKey) -> "Program":
         """Initial states of every (fit, chain), queued for the lanes, and empty draw buffers."""
         priors, *chain_data = per_chain(prior_leaves, inputs, y, mask)
         split = jax.vmap(jax.random.split)(fit_keys)
-        z0, inverse_mass, fallback = start(split[:, 0], priors, inputs, y, mask)
+        z0, inverse_mass, fallback = _chain_starts(split[:, 0], priors, inputs, y, mask, potential_gen, unravel, dim,
+                                                   num_chains, init, dense_mass)
         flat = lambda a: a.reshape(-1, *a.shape[2:])  # noqa: E731  (fits, chains, ...) -> (fits x chains, ...)
         z0, inverse_mass, fallback = flat(z0), flat(inverse_mass), flat(fallback)
         keys = flat(jax.vmap(lambda k: jax.random.split(k, num_chains))(split[:, 1]))
@@ -344,6 +308,46 @@ def _program(key: ProgramKey) -> "Program":
         f, mesh=mesh, in_specs=specs[kind][0], out_specs=specs[kind][1], check_vma=False), **options)
     # The queue (its draw buffers most of all) is updated in place, call after call.
     return Program(sharded(begin, "begin"), sharded(advance, "advance", donate_argnums=0), total)
+
+
+def _chain_starts(keys, priors, inputs, y, mask, potential_gen, unravel, dim: int, num_chains: int, init: str,
+                  dense_mass: bool):
+    """Initial values, inverse mass matrices and fallback starts of every (fit, chain).
+
+    Shapes: (fits, chains, dim); the inverse mass matrices (fits, chains, dim, dim) when dense.
+    ``init`` and ``dense_mass`` as in :class:`bayes_scaling.settings.SamplerSettings`.
+    """
+    shape = (num_chains, dim)
+    if init == "uniform":
+        z0 = jax.vmap(lambda k: jax.random.uniform(k, shape, minval=-INIT_RADIUS, maxval=INIT_RADIUS))(keys)
+        unit = jnp.broadcast_to(jnp.eye(dim), (*z0.shape, dim)) if dense_mass else jnp.ones_like(z0)
+        return z0, unit, z0
+
+    def mode_and_covariance(inp, obs, msk):
+        potential = lambda v: potential_gen(priors, inp, obs, msk)(unravel(v))  # noqa: E731
+        mode, hessian = posterior_mode(potential, jnp.zeros(dim))
+        covariance = jnp.linalg.inv(hessian)
+        covariance = 0.5 * (covariance + covariance.T)
+        root = jnp.linalg.cholesky(covariance)
+        # A Hessian that is not positive definite at the optimum gives no
+        # usable curvature (the Cholesky factor is NaN): fall back to unit
+        # variances, as uniform init would.
+        usable = jnp.all(jnp.isfinite(root)) & jnp.all(jnp.diag(covariance) > 0)
+        variance = jnp.clip(jnp.where(usable, jnp.diag(covariance), 1.0), 1e-4, 1e2)
+        if not dense_mass:
+            return mode, variance, jnp.sqrt(variance)[:, None] * jnp.eye(dim)
+        # Clip the scales as the diagonal is clipped, keeping the correlations.
+        scale = jnp.sqrt(variance / jnp.where(usable, jnp.diag(covariance), 1.0))
+        covariance = jnp.where(usable, scale[:, None] * covariance * scale, jnp.eye(dim))
+        return mode, covariance, jnp.where(usable, scale[:, None] * root, jnp.eye(dim))
+
+    mode, inverse_mass, root = jax.vmap(mode_and_covariance)(inputs, y, mask)
+    noise = jax.vmap(lambda k: jax.random.normal(k, shape))(keys)
+    # Over-dispersed around the mode (twice the curvature scale, along the
+    # posterior's correlations), so that R-hat still compares chains that started apart.
+    z0 = mode[:, None] + 2.0 * jnp.einsum("fij,fcj->fci", root, noise)
+    inverse_mass = jnp.broadcast_to(inverse_mass[:, None], (inverse_mass.shape[0], num_chains, *inverse_mass.shape[1:]))
+    return z0, inverse_mass, jnp.broadcast_to(mode[:, None], z0.shape)
 
 
 @dataclass(frozen=True)
