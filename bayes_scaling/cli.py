@@ -7,10 +7,12 @@ traceback is shown for it.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
 
+from bayes_scaling import __version__
 from bayes_scaling.errors import BayesScalingError
 
 EXIT_BAD_INPUT = 2
@@ -82,6 +84,7 @@ def _add_data(parser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="bayes-scaling", description="Bayesian scaling laws of downstream metrics.")
+    parser.add_argument("--version", action="version", version=f"bayes-scaling {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     fit = commands.add_parser("fit", help="fit a law to benchmarks of a table or a spec")
@@ -162,16 +165,44 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("datasets", help="list the bundled data sets")
     commands.add_parser("forms", help="list the scaling laws with their formulas")
+    for command in commands.choices.values():
+        command.add_argument("--json", action="store_true",
+                             help="print one JSON document (every table as a list of records) instead of text")
     return parser
 
 
-def _print_table(frame, csv=None) -> None:
-    print(frame.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
-    if csv is not None:
-        frame.to_csv(csv, index=False)
+class _Output:
+    """Where a command's lines and tables go: text on standard output, or with --json one JSON document.
+
+    The document is ``{"command": ..., "tables": {name: [record, ...]}, "notes": [line, ...]}``;
+    NaN and infinities become null, as pandas writes them.
+    """
+
+    def __init__(self, command: str, as_json: bool):
+        self.command, self.as_json = command, as_json
+        self.tables: dict = {}
+        self.notes: list[str] = []
+
+    def line(self, text: str = "") -> None:
+        if not self.as_json:
+            print(text)
+        elif text.strip():
+            self.notes.append(text.strip())
+
+    def table(self, name: str, frame, csv=None) -> None:
+        if self.as_json:
+            self.tables[name] = json.loads(frame.to_json(orient="records", double_precision=15))
+        else:
+            print(frame.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+        if csv is not None:
+            frame.to_csv(csv, index=False)
+
+    def finish(self) -> None:
+        if self.as_json:
+            print(json.dumps({"command": self.command, "tables": self.tables, "notes": self.notes}))
 
 
-def _compare(args) -> int:
+def _compare(args, out: _Output) -> int:
     import pandas as pd
 
     from bayes_scaling.loo import INTERPOLATION_NOTE
@@ -179,34 +210,34 @@ def _compare(args) -> int:
 
     tables = run_comparison(_spec_from_args(args), quiet=args.quiet)
     for benchmark, table in tables.items():
-        print(f"{benchmark}: PSIS-LOO, best first (elpd on log(-log Q); runs with high Pareto k refitted exactly)")
-        _print_table(table)
-        print()
-    print(f"note: {INTERPOLATION_NOTE}")
+        out.line(f"{benchmark}: PSIS-LOO, best first (elpd on log(-log Q); runs with high Pareto k refitted exactly)")
+        out.table(benchmark, table)
+        out.line()
+    out.line(f"note: {INTERPOLATION_NOTE}")
     if args.csv:
         pd.concat([t.assign(benchmark=b) for b, t in tables.items()], ignore_index=True).to_csv(args.csv, index=False)
     return 0
 
 
-def _evaluate(args) -> int:
+def _evaluate(args, out: _Output) -> int:
     from bayes_scaling.pipeline import run_evaluation
 
     result = run_evaluation(_spec_from_args(args), args.out, paper_method=not args.no_paper, quiet=args.quiet)
-    print("extrapolation to held-out runs, per benchmark (bayes: posterior median and intervals; "
-          "paper: the paper's point fit)")
-    _print_table(result.scores)
-    print("\npooled over benchmarks (mean of mae, mre, r2 and coverage; elpd summed)")
-    _print_table(result.summary)
+    out.line("extrapolation to held-out runs, per benchmark (bayes: posterior median and intervals; "
+             "paper: the paper's point fit)")
+    out.table("scores", result.scores)
+    out.line("\npooled over benchmarks (mean of mae, mre, r2 and coverage; elpd summed)")
+    out.table("summary", result.summary)
     if len(result.direct_vs_two_stage):
-        print("\ndirect minus two-stage mean absolute error on the same held-out runs "
-              "(negative: direct is closer), posterior")
-        _print_table(result.direct_vs_two_stage)
+        out.line("\ndirect minus two-stage mean absolute error on the same held-out runs "
+                 "(negative: direct is closer), posterior")
+        out.table("direct_vs_two_stage", result.direct_vs_two_stage)
     if args.out:
-        print(f"\nwrote {len(result.files)} files to {args.out}/")
+        out.line(f"\nwrote {len(result.files)} files to {args.out}/")
     return _strict_check(args, {"/".join(map(str, key)): fit for key, fit in result.fits.items()})
 
 
-def _backtest(args) -> int:
+def _backtest(args, out: _Output) -> int:
     from bayes_scaling import backtest
 
     def names(text):
@@ -222,23 +253,27 @@ def _backtest(args) -> int:
         methods=names(args.methods) or backtest.METHODS, seed=seed, quiet=args.quiet, reuse_fits=args.reuse_fits,
         **sampler,
     )
-    print(f"backtest: {len(result.records)} splits fitted ({len(result.skipped)} skipped, listed in skipped.csv); "
+    out.line(f"backtest: {len(result.records)} splits fitted ({len(result.skipped)} skipped, listed in skipped.csv); "
           "form_error is scored with its prior learned without the data set scored, form_error_ladder with that "
           "prior updated by each ladder's own backtests (what `fit` does), "
           "form_error_all with the prior learned on every data set (in-sample); every method is scored on the "
           "same runs, those the package answers (n_refused: runs of splits it refuses to extrapolate, an emerging "
           "benchmark on too few runs above chance)")
-    print(backtest.format_summary(result.by_dataset))
-    print("\nby distance beyond the largest fitted run (decades of compute), all data sets")
-    print(backtest.format_summary(result.by_bucket[result.by_bucket["dataset"] == "all"]))
+    if out.as_json:
+        out.table("by_dataset", result.by_dataset)
+        out.table("by_bucket", result.by_bucket)
+    else:
+        out.line(backtest.format_summary(result.by_dataset))
+        out.line("\nby distance beyond the largest fitted run (decades of compute), all data sets")
+        out.line(backtest.format_summary(result.by_bucket[result.by_bucket["dataset"] == "all"]))
     if args.learn:
         path = backtest.save_default_prior(result, command="bayes-scaling " + " ".join(sys.argv[1:]))
-        print(f"\nwrote the default form-error prior to {path}: {result.priors['all'].describe()}")
-    print(f"\nwrote {len(result.files)} files to {args.out}/")
+        out.line(f"\nwrote the default form-error prior to {path}: {result.priors['all'].describe()}")
+    out.line(f"\nwrote {len(result.files)} files to {args.out}/")
     return 0
 
 
-def _groups(args) -> int:
+def _groups(args, out: _Output) -> int:
     from bayes_scaling.decisions import compare_groups
     from bayes_scaling.pipeline import load_table
     from bayes_scaling.inference import fit_many, prepare
@@ -264,38 +299,41 @@ def _groups(args) -> int:
                                 labels=(names[0], names[1]))
         tables.append(result.table.assign(benchmark=benchmark))
         summaries.append(result.summary.assign(benchmark=benchmark))
-        print(f"{benchmark}: {names[0]} against {names[1]} ({law.name})")
-        _print_table(result.table)
-        print()
-    print(f"where each group is better with probability >= {args.prob:g}, and where the curves cross")
-    _print_table(pd.concat(summaries, ignore_index=True), None)
+        out.line(f"{benchmark}: {names[0]} against {names[1]} ({law.name})")
+        out.table(benchmark, result.table)
+        out.line()
+    out.line(f"where each group is better with probability >= {args.prob:g}, and where the curves cross")
+    out.table("summary", pd.concat(summaries, ignore_index=True))
     if args.csv:
         pd.concat(tables, ignore_index=True).to_csv(args.csv, index=False)
     return 0
 
 
-def _report(args) -> int:
+def _report(args, printed: _Output) -> int:
     from dataclasses import replace
 
     from bayes_scaling.report import build_report
     from bayes_scaling.specs import load_spec
 
     spec = replace(load_spec(args.spec), **_sampler_overrides(args))
-    out = args.out or Path("bayes_scaling_output") / f"{spec.name}_report"
-    result = build_report(spec, out, quiet=args.quiet)
-    print(f"wrote {result.html} (self-contained), {result.markdown} and {len(result.figures)} figures "
-          f"(PNG and PDF) to {out}/")
+    folder = args.out or Path("bayes_scaling_output") / f"{spec.name}_report"
+    result = build_report(spec, folder, quiet=args.quiet)
+    printed.line(f"wrote {result.html} (self-contained), {result.markdown} and {len(result.figures)} figures "
+                 f"(PNG and PDF) to {folder}/")
     return _strict_check(args, {"/".join(map(str, key)): fit for key, fit in result.fits.items()})
 
 
-def _compute_for(args) -> int:
+def _compute_for(args, out: _Output) -> int:
     from bayes_scaling.decisions import compute_for_accuracy
 
     table = compute_for_accuracy(_open_fit(args.fit_file), args.accuracy, prob=args.prob, tpr=args.tpr, k=args.k)
+    if out.as_json:
+        out.table("compute_for", table, args.csv)
+        return 0
     for answer in table["answer"]:
-        print(answer)
-    print()
-    _print_table(table.drop(columns="answer"), args.csv)
+        out.line(answer)
+    out.line()
+    out.table("compute_for", table.drop(columns="answer"), args.csv)
     return 0
 
 
@@ -362,15 +400,20 @@ def _strict_check(args, fits) -> int:
     return EXIT_SAMPLING
 
 
-def _run_and_report(spec, out: Path, quiet: bool, args=None) -> int:
+def _run_and_report(spec, folder: Path, quiet: bool, args, out: _Output) -> int:
     from bayes_scaling.pipeline import format_held_out, format_summary, run_spec
 
     start = time.perf_counter()
-    result = run_spec(spec, out, quiet=quiet)
-    print(format_held_out(result))
-    print()
-    print(format_summary(result))
-    print(f"\nwrote {len(result.files)} files to {out}/ in {time.perf_counter() - start:.1f} s")
+    result = run_spec(spec, folder, quiet=quiet)
+    if out.as_json:
+        out.table("held_out", result.held_out)
+        out.table("summary", result.summary)
+        out.line(format_summary(result))
+    else:
+        out.line(format_held_out(result))
+        out.line()
+        out.line(format_summary(result))
+    out.line(f"\nwrote {len(result.files)} files to {folder}/ in {time.perf_counter() - start:.1f} s")
     if not result.fits:
         raise BayesScalingError("no benchmark could be fitted")
     return _strict_check(args, result.fits)
@@ -382,20 +425,18 @@ def _open_fit(path: Path):
     return load_fit(path)
 
 
-def _predict(args) -> int:
+def _predict(args, out: _Output) -> int:
     from bayes_scaling.predict import predict
 
     idata = _open_fit(args.fit_file)
     table = predict(idata, args.compute, params=args.params, tokens=args.tokens, k=args.k, prob=args.prob,
                     form_error=False if args.no_form_error else None)
-    print(f"intervals: {table.attrs['form_error']}")
-    print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
-    if args.csv:
-        table.to_csv(args.csv, index=False)
+    out.line(f"intervals: {table.attrs['form_error']}")
+    out.table("predictions", table, args.csv)
     return 0
 
 
-def _prior(args) -> int:
+def _prior(args, out: _Output) -> int:
     from bayes_scaling.plotting import save_figure
     from bayes_scaling.prior_predictive import COMPUTE_RANGE, plot_prior_predictive, prior_predictive, rising_share
 
@@ -403,51 +444,66 @@ def _prior(args) -> int:
         raise BayesScalingError(f"option --chance: {args.chance} is not in [0, 1)")
     curves = prior_predictive(args.form, chance=args.chance, seed=args.seed)["curve"]
     paths = save_figure(plot_prior_predictive(args.form, chance=args.chance, seed=args.seed), args.out)
-    print(f"{args.form}: {rising_share(curves, args.chance):.0%} of {len(curves)} prior curves rise within "
-          f"[chance, 1] from {COMPUTE_RANGE[0]:.0e} to {COMPUTE_RANGE[1]:.0e} FLOPs")
-    print("wrote " + ", ".join(str(p) for p in paths))
+    out.line(f"{args.form}: {rising_share(curves, args.chance):.0%} of {len(curves)} prior curves rise within "
+             f"[chance, 1] from {COMPUTE_RANGE[0]:.0e} to {COMPUTE_RANGE[1]:.0e} FLOPs")
+    out.line("wrote " + ", ".join(str(p) for p in paths))
     return 0
 
 
-def _datasets() -> int:
+def _datasets(args, out: _Output) -> int:
+    import pandas as pd
+
     from bayes_scaling.datasets import DATASETS
 
-    for name, (_, description) in DATASETS.items():
-        print(f"{name:<24} {description}")
+    table = pd.DataFrame([{"dataset": name, "description": description}
+                          for name, (_, description) in DATASETS.items()])
+    if out.as_json:
+        out.table("datasets", table)
+        return 0
+    for row in table.itertuples():
+        out.line(f"{row.dataset:<24} {row.description}")
     return 0
 
 
-def _forms() -> int:
+def _forms(args, out: _Output) -> int:
+    import pandas as pd
+
     from bayes_scaling.laws import available_laws
 
-    for name, law in available_laws().items():
-        print(f"{name:<22} {law.formula}   (inputs: {', '.join(law.inputs)})")
+    table = pd.DataFrame([{"form": name, "formula": law.formula, "inputs": ", ".join(law.inputs), "kind": law.kind}
+                          for name, law in available_laws().items()])
+    if out.as_json:
+        out.table("forms", table)
+        return 0
+    for row in table.itertuples():
+        out.line(f"{row.form:<22} {row.formula}   (inputs: {row.inputs})")
     return 0
+
+
+def _fit(args, out: _Output) -> int:
+    return _run_and_report(_spec_from_args(args), args.out, args.quiet, args, out)
+
+
+def _demo(args, out: _Output) -> int:
+    from dataclasses import replace
+
+    from bayes_scaling.pipeline import DEMO_SPEC
+
+    return _run_and_report(replace(DEMO_SPEC, **_sampler_overrides(args)), args.out, args.quiet, args, out)
+
+
+_COMMANDS = {"fit": _fit, "demo": _demo, "predict": _predict, "backtest": _backtest, "compare": _compare,
+             "evaluate": _evaluate, "groups": _groups, "compute-for": _compute_for, "report": _report,
+             "prior": _prior, "datasets": _datasets, "forms": _forms}
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    out = _Output(args.command, args.json)
     try:
-        if args.command == "fit":
-            return _run_and_report(_spec_from_args(args), args.out, args.quiet, args)
-        if args.command == "demo":
-            from dataclasses import replace
-
-            from bayes_scaling.pipeline import DEMO_SPEC
-
-            return _run_and_report(replace(DEMO_SPEC, **_sampler_overrides(args)), args.out, args.quiet, args)
-        if args.command == "predict":
-            return _predict(args)
-        handlers = {"backtest": _backtest, "compare": _compare, "evaluate": _evaluate, "groups": _groups,
-                    "compute-for": _compute_for,
-                    "report": _report}
-        if args.command in handlers:
-            return handlers[args.command](args)
-        if args.command == "prior":
-            return _prior(args)
-        if args.command == "datasets":
-            return _datasets()
-        return _forms()
+        code = _COMMANDS[args.command](args, out)
+        out.finish()
+        return code
     except BayesScalingError as err:
         print(f"bayes-scaling: error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT

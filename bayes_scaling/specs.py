@@ -26,17 +26,23 @@ A spec is a TOML file (the ones the project fits live in ``models/``)::
     num_chains = 4
     seed = 0
 
-Every key is checked: an unknown one is an error that names it.
+Every key is checked against a typed model (:class:`SpecModel`, pydantic, strict:
+a string where a number belongs, a number where a list belongs, a value out of
+range, or an unknown key is a one-line error naming the section and key, with
+the nearest valid name for a misspelt one).
 """
 
 from __future__ import annotations
 
 import ast
+import difflib
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated, Literal
 
 import numpyro.distributions as dist
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bayes_scaling.errors import SpecError
 from bayes_scaling.settings import SamplerSettings
@@ -52,6 +58,116 @@ SECTIONS = {
     "evaluate": ("forms", "cutoffs"),
     "sampler": ("num_warmup", "num_samples", "num_chains", "chain_method", "target_accept_prob", "seed", "retry"),
 }
+
+
+# ----------------------------------------------------------------------------- the typed model
+# Strict: TOML has types, and "500" for a number of draws is a mistake to name, not to coerce.
+_STRICT = ConfigDict(strict=True, extra="forbid")
+_Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+_Count = Annotated[int, Field(ge=1)]
+_Name = Annotated[str, Field(min_length=1)]
+
+
+class DataSection(BaseModel):
+    """``[data]``: where the runs come from and which of them are selected."""
+
+    model_config = _STRICT
+    dataset: _Name | None = None
+    path: _Name | None = None
+    columns: dict[str, _Name] = {}
+    chance: dict[str, Annotated[float, Field(ge=0, lt=1)]] = {}
+    benchmarks: Annotated[list[_Name], Field(min_length=1)]
+    metric: _Name = "acc"
+    group: _Name | None = None
+    tpr: _Positive | None = None
+    k: _Positive | None = None
+    chance_margin: Annotated[float, Field(ge=0, lt=1)] = 0.02
+    loss_benchmark: _Name | None = None
+
+
+class HoldoutSection(BaseModel):
+    """``[holdout]``: runs above ``max_compute`` FLOPs are held out."""
+
+    model_config = _STRICT
+    max_compute: _Positive | None = None
+
+
+class LawSection(BaseModel):
+    """``[law]``: the form, prior overrides (strings such as ``"HalfNormal(0.5)"``), the form-error term."""
+
+    model_config = _STRICT
+    form: _Name = "power_law"
+    priors: dict[str, str] = {}
+    form_error: bool = True
+
+
+class EvaluateSection(BaseModel):
+    """``[evaluate]``: forms and compute cut-offs of ``compare`` and ``evaluate``."""
+
+    model_config = _STRICT
+    forms: list[_Name] = []
+    cutoffs: list[_Positive] = []
+
+
+class SamplerSection(BaseModel):
+    """``[sampler]``: see :class:`bayes_scaling.settings.SamplerSettings`."""
+
+    model_config = _STRICT
+    num_warmup: _Count = SamplerSettings.num_warmup
+    num_samples: _Count = SamplerSettings.num_samples
+    num_chains: _Count = SamplerSettings.num_chains
+    chain_method: Literal["parallel", "vectorized"] | None = None
+    target_accept_prob: Annotated[float, Field(gt=0, lt=1)] = SamplerSettings.target_accept_prob
+    seed: Annotated[int, Field(ge=0)] = SamplerSettings.seed
+    retry: bool = True
+
+
+class SpecModel(BaseModel):
+    """A spec file's sections, typed."""
+
+    model_config = _STRICT
+    name: _Name = "analysis"
+    data: DataSection
+    holdout: HoldoutSection = HoldoutSection()
+    law: LawSection = LawSection()
+    evaluate: EvaluateSection = EvaluateSection()
+    sampler: SamplerSection = SamplerSection()
+
+
+_SECTION_MODELS = {"data": DataSection, "holdout": HoldoutSection, "law": LawSection, "evaluate": EvaluateSection,
+                   "sampler": SamplerSection}
+
+
+def validate_sections(raw: dict, name: str) -> SpecModel:
+    """``raw`` (a parsed spec file) checked by :class:`SpecModel`; the first problem as a one-line SpecError."""
+    try:
+        return SpecModel.model_validate(raw)
+    except ValidationError as err:
+        # A misspelt key also leaves the right one missing: name the misspelling first.
+        first = sorted(err.errors(), key=lambda error: error["type"] != "extra_forbidden")[0]
+        raise SpecError(f"spec {name!r}: {_describe(first, raw)}") from None
+
+
+def _describe(error: dict, raw: dict) -> str:
+    """One problem of a spec, naming its section and key (and the nearest valid name of an unknown one)."""
+    location = [str(part) for part in error["loc"]]
+    if error["type"] == "extra_forbidden":
+        if len(location) == 1:
+            known = [key for key in SpecModel.model_fields if key != "name"]
+            return f"unknown section [{location[0]}]{_nearest(location[0], known)} (known: {', '.join(known)})"
+        known = list(_SECTION_MODELS[location[0]].model_fields)
+        return (f"unknown key {location[0]}.{location[1]}{_nearest(location[1], known, location[0] + '.')} "
+                f"(known: {', '.join(known)})")
+    if error["type"] == "missing":
+        return f"{'.'.join(location)} is required"
+    if len(location) == 1 and location[0] in _SECTION_MODELS:
+        return f"[{location[0]}] must be a table"
+    return f"{'.'.join(location)}: {error['msg'].lower()}, got {error.get('input')!r}"
+
+
+def _nearest(word: str, known, prefix: str = "") -> str:
+    close = difflib.get_close_matches(word, known, n=1)
+    return f" (did you mean {prefix}{close[0]}?)" if close else ""
 
 
 @dataclass(frozen=True)
@@ -89,26 +205,27 @@ class Spec:
     retry: bool = True
 
     def __post_init__(self):
+        for key in ("benchmarks", "forms", "cutoffs"):
+            value = getattr(self, key)
+            if isinstance(value, list):
+                object.__setattr__(self, key, tuple(value))
+        # Built in Python or from the command line, a spec passes the same typed checks as a file.
+        validate_sections(self.sections(), self.name)
         if (self.dataset is None) == (self.path is None):
             raise SpecError(f"spec {self.name!r}: give exactly one of data.dataset and data.path")
-        if not self.benchmarks:
-            raise SpecError(f"spec {self.name!r}: data.benchmarks is empty")
-        if not isinstance(self.form_error, bool):
-            raise SpecError(f"spec {self.name!r}: law.form_error must be true or false, got {self.form_error!r}")
-        object.__setattr__(self, "benchmarks", tuple(self.benchmarks))
-        object.__setattr__(self, "forms", tuple(self.forms))
         object.__setattr__(self, "cutoffs", tuple(float(c) for c in self.cutoffs))
-        for form in self.forms:
+        for form in (self.form, *self.forms):
             get_law(form)
-        for key in ("num_warmup", "num_samples", "num_chains"):
-            if int(getattr(self, key)) < 1:
-                raise SpecError(f"spec {self.name!r}: sampler.{key} must be at least 1")
-        try:
-            self.sampler_settings()
-        except SpecError as err:
-            raise SpecError(f"spec {self.name!r}: {str(err).replace('option ', 'sampler.', 1)}") from None
-        # Fail before any sampling starts: an unknown form or prior name is an error now.
+        # Fail before any sampling starts: an unknown prior name or string is an error now.
         get_law(self.form).priors(self.prior_distributions())
+
+    def sections(self) -> dict:
+        """The spec as the sections of a spec file (lists for tuples), as :class:`SpecModel` reads them."""
+        out = {"name": self.name}
+        for section, keys in SECTIONS.items():
+            values = {key: getattr(self, key) for key in keys}
+            out[section] = {key: list(value) if isinstance(value, tuple) else value for key, value in values.items()}
+        return out
 
     def prior_distributions(self) -> dict[str, dist.Distribution]:
         """The ``priors`` strings parsed into numpyro distributions."""
@@ -163,21 +280,14 @@ def parse_prior(text: str, name: str = "prior") -> dist.Distribution:
 
 
 def spec_from_dict(raw: dict, name: str = "analysis") -> Spec:
-    """Flatten the TOML sections into a :class:`Spec`, rejecting unknown keys."""
-    flat = {"name": raw.get("name", name)}
-    for key, value in raw.items():
-        if key == "name":
-            continue
-        if key not in SECTIONS:
-            raise SpecError(f"spec {flat['name']!r}: unknown section [{key}] (known: {', '.join(SECTIONS)})")
-        if not isinstance(value, dict):
-            raise SpecError(f"spec {flat['name']!r}: [{key}] must be a table")
-        for sub, sub_value in value.items():
-            if sub not in SECTIONS[key]:
-                raise SpecError(
-                    f"spec {flat['name']!r}: unknown key {key}.{sub} (known: {', '.join(SECTIONS[key])})"
-                )
-            flat[sub] = sub_value
+    """Check the TOML sections with :class:`SpecModel` and flatten them into a :class:`Spec`."""
+    name = raw.get("name", name) if isinstance(raw.get("name", name), str) else name
+    model = validate_sections({"name": name, **raw}, name)
+    flat = {"name": model.name}
+    for section in SECTIONS:
+        # Only the keys the file sets: the Spec's own defaults fill the rest.
+        given = raw.get(section, {})
+        flat.update({key: value for key, value in getattr(model, section).model_dump().items() if key in given})
     return Spec(**flat)
 
 

@@ -148,3 +148,38 @@ def test_usage_error_with_line_break_is_one_line(capsys):
     assert stopped.value.code == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("bayes-scaling: error:") and "stray argument" in err
+
+
+def test_version(capsys):
+    import bayes_scaling
+
+    with pytest.raises(SystemExit) as stopped:
+        main(["--version"])
+    assert stopped.value.code == 0
+    assert capsys.readouterr().out.strip() == f"bayes-scaling {bayes_scaling.__version__}"
+
+
+def test_json_is_one_document_of_the_printed_tables(fitted_folder, small_csv, tmp_path, capsys):
+    import json
+
+    from bayes_scaling.laws import available_laws
+
+    assert main(["forms", "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["command"] == "forms"
+    assert {row["form"] for row in document["tables"]["forms"]} == set(available_laws())
+    fit_file = str(fitted_folder / "fits" / "sim.nc")
+    assert main(["predict", fit_file, "--compute", "1e21,1e23", "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    rows = document["tables"]["predictions"]
+    assert [row["compute"] for row in rows] == [1e21, 1e23]
+    assert all(row["lower_90"] < row["median"] < row["upper_90"] for row in rows)
+    assert any(note.startswith("intervals:") for note in document["notes"])
+    assert main(["compute-for", fit_file, "--accuracy", "0.6", "--json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)["tables"]["compute_for"]
+    assert row["target"] == 0.6 and "answer" in row
+    # A command that fits: the held-out table and the summary, nothing else on standard output.
+    assert main(["fit", "--data", str(small_csv), "--columns", "FLOPs=flops,score=value", "--benchmark", "sim",
+                 "--max-compute", "2e21", "--out", str(tmp_path), "--json", *SMALL]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert len(document["tables"]["held_out"]) == 5 and document["tables"]["summary"][0]["n_fitted"] == 22

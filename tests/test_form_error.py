@@ -129,7 +129,10 @@ def test_an_emerging_benchmark_on_few_runs_is_refused():
 
 
 def test_refused_predictions_are_withheld_beyond_the_data_only(arc_easy_fit, monkeypatch):
-    import bayes_scaling.predict as predict_module
+    import importlib
+
+    # The module, not the function `bayes_scaling.predict` that the package exports under its name.
+    predict_module = importlib.import_module("bayes_scaling.predict")
 
     monkeypatch.setattr(predict_module, "fit_refusal", lambda idata: "refused: a reason")
     table = predict(arc_easy_fit, [3e20, 1e22], prob=(0.9,))

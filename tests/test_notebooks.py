@@ -4,6 +4,10 @@ Each notebook is executed in fast mode (``BAYES_SCALING_FAST=1``: 4 chains x 500
 draws after 500 warm-up steps, as ``conftest.FAST``, and fewer benchmarks), cell
 by cell in one fresh namespace, in a temporary folder that receives its files.
 Jupyter is not needed: the cells are plain Python.
+
+Each notebook is written as a jupytext percent-format source, ``notebooks/<name>.py``, and the
+``.ipynb`` is what jupytext makes of it (``jupytext --sync notebooks/<name>.py``); the tests check that
+the two agree, cell by cell, so that an edit to one side alone fails here.
 """
 
 from __future__ import annotations
@@ -89,6 +93,45 @@ def load(name: str) -> dict:
 
 def test_every_notebook_is_tested():
     assert sorted(path.stem for path in NOTEBOOKS.glob("*.ipynb")) == sorted(NAMES) == sorted(CHECKS)
+
+
+def test_every_notebook_has_its_source_and_every_source_its_notebook():
+    notebooks = sorted(path.stem for path in NOTEBOOKS.glob("*.ipynb"))
+    sources = sorted(path.stem for path in NOTEBOOKS.glob("*.py"))
+    assert sources == notebooks, (
+        f"notebooks without a .py source: {sorted(set(notebooks) - set(sources))}; "
+        f".py sources without a notebook: {sorted(set(sources) - set(notebooks))}"
+    )
+
+
+def _cells(notebook) -> list[tuple[str, str, dict]]:
+    """Type, source and metadata of each cell; ids, outputs and execution counts left out."""
+    return [
+        (cell["cell_type"], "".join(cell["source"]), dict(cell.get("metadata", {})))
+        for cell in notebook["cells"]
+    ]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_notebook_is_what_jupytext_makes_of_its_source(name):
+    # Catches an .ipynb edited without its .py (or the other way round), a cell added, dropped,
+    # reordered or turned from code into markdown on one side only, and a source that is not paired.
+    import jupytext  # a test dependency (pyproject's `test` extra)
+
+    source = NOTEBOOKS / f"{name}.py"
+    expected = jupytext.read(source, fmt="py:percent")
+    stored = load(name)
+    refresh = f"edit notebooks/{name}.py and run `jupytext --sync notebooks/{name}.py`"
+    assert expected.metadata.get("jupytext", {}).get("formats") == "ipynb,py:percent", (
+        f"{source.name} must declare `formats: ipynb,py:percent` in its jupytext header")
+    assert stored["metadata"].get("jupytext", {}).get("formats") == "ipynb,py:percent", (
+        f"{name}.ipynb is not paired with its .py source: {refresh}")
+    assert stored["metadata"].get("kernelspec") == expected.metadata.get("kernelspec")
+    stored_cells, expected_cells = _cells(stored), _cells(expected)
+    for index, (kept, made) in enumerate(zip(stored_cells, expected_cells)):
+        assert kept == made, f"{name}.ipynb cell {index} differs from its .py source: {refresh}"
+    assert len(stored_cells) == len(expected_cells), (
+        f"{name}.ipynb has {len(stored_cells)} cells, its .py source {len(expected_cells)}: {refresh}")
 
 
 @pytest.mark.parametrize("name", NAMES)

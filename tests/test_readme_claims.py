@@ -392,3 +392,25 @@ def test_the_full_demo_prints_the_readme_figures(switch, tmp_path, capsys):
     printed = re.search(r"all benchmarks: (\d+) of (\d+) held-out runs inside their 90% predictive interval "
                         r"\((\d+)%\)", capsys.readouterr().out)
     assert printed and printed.groups() == quoted.groups(), (printed and printed.groups(), quoted.groups())
+
+
+def test_using_from_python_runs_with_top_level_names_only(tmp_path, monkeypatch):
+    # The README's "Using from Python" block, run as written, in a folder of its own.
+    import ast
+    import re
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Using from Python", 1)[1]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    tree = ast.parse(code)
+    imports = [node for node in ast.walk(tree) if isinstance(node, (ast.Import, ast.ImportFrom))]
+    assert [ast.unparse(node) for node in imports] == ["import bayes_scaling as bs"]
+    used = {node.attr for node in ast.walk(tree)
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "bs"}
+    assert used <= set(bs.__all__), used - set(bs.__all__)
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    exec(compile(tree, "README.md", "exec"), namespace)
+    assert (tmp_path / "arc_easy.png").stat().st_size > 0
+    scores = namespace["scores"]
+    assert set(scores["method"]) == {"bayes", "paper"} and (scores["status"] == "ok").all()
