@@ -46,7 +46,7 @@ from __future__ import annotations
 
 import json
 import pickle
-import sys
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import resources
@@ -72,6 +72,9 @@ from bayes_scaling.form_error import (
 from bayes_scaling.inference import fit_many, prepare
 from bayes_scaling.laws import get_law, law_inputs
 from bayes_scaling.fits import fitted_compute_range, held_out_frame, interval, law_of, posterior_draws
+from bayes_scaling.logs import nested
+
+logger = logging.getLogger(__name__)
 
 #: Interval probabilities scored.
 LEVELS = (0.5, 0.8, 0.9, 0.95)
@@ -196,7 +199,7 @@ def choose_cutoffs(flops: Sequence[float], n: int = CUTOFFS_PER_LADDER) -> list[
 
 def build_splits(
     corpus: Sequence[CorpusEntry] = CORPUS, *, datasets: Sequence[str] | None = None,
-    benchmarks_per_dataset: int | None = None, quiet: bool = True,
+    benchmarks_per_dataset: int | None = None,
 ) -> tuple[list[tuple[CorpusEntry, str, str, float, object]], list[dict]]:
     """Every (data set, ladder, benchmark, cut-off) split of the corpus, selected and prepared.
 
@@ -235,8 +238,7 @@ def build_splits(
                         skipped.append({**key, "reason": str(err)})
                         continue
                     splits.append((entry, ladder, benchmark, cutoff, data))
-    if not quiet:
-        print(f"backtest: {len(splits)} splits, {len(skipped)} skipped", file=sys.stderr)
+    logger.info("backtest: %d splits, %d skipped", len(splits), len(skipped))
     return splits, skipped
 
 
@@ -289,7 +291,7 @@ def _thin(values: np.ndarray, keep: int) -> np.ndarray:
     return values[index]
 
 
-def fit_splits(splits, *, quiet: bool = True, **sampler) -> list[SplitRecord]:
+def fit_splits(splits, **sampler) -> list[SplitRecord]:
     """Fit every split (one batch per form) and keep its draws at the held-out runs."""
     records = []
     by_form: dict[str, list] = {}
@@ -299,10 +301,10 @@ def fit_splits(splits, *, quiet: bool = True, **sampler) -> list[SplitRecord]:
         law = get_law(form)
         inner = [ladder_splits(data) for *_, data in group]
         datasets = [data for *_, data in group] + [split for splits in inner for split in splits]
-        if not quiet:
-            print(f"backtest: fitting {form} to {len(group)} splits and {len(datasets) - len(group)} of their "
-                  "own internal splits", file=sys.stderr)
-        fits = fit_many(datasets, form, quiet=True, retry=False, **sampler)
+        logger.info("backtest: fitting %s to %d splits and %d of their own internal splits", form, len(group),
+                    len(datasets) - len(group))
+        with nested():
+            fits = fit_many(datasets, form, retry=False, **sampler)
         inner_fits = iter(fits[len(group):])
         for (entry, ladder, benchmark, cutoff, data), idata, splits in zip(group, fits, inner):
             record = _record(law, entry, ladder, benchmark, cutoff, data, idata)
@@ -656,7 +658,7 @@ class BacktestResult:
     files: list = field(default_factory=list)
 
 
-def learn_priors(records: Sequence[SplitRecord], *, seed: int = 0, quiet: bool = True, **options) -> dict:
+def learn_priors(records: Sequence[SplitRecord], *, seed: int = 0, **options) -> dict:
     """The prior learned on every data set (``"all"``) and, per data set, the one learned without it.
 
     A data set alone in ``records`` has no other to learn from: it is scored
@@ -672,15 +674,14 @@ def learn_priors(records: Sequence[SplitRecord], *, seed: int = 0, quiet: bool =
                                           {**default.provenance, "note": "no other data set to learn from"})
         else:
             priors[name] = learn_prior(records, exclude=name, seed=seed, **options)
-        if not quiet:
-            print(f"backtest: prior without {name}: {priors[name].describe()}", file=sys.stderr)
+        logger.info("backtest: prior without %s: %s", name, priors[name].describe())
     return priors
 
 
 def run_backtest(
     datasets: Sequence[str] | None = None, out_dir=None, *, benchmarks_per_dataset: int | None = None,
     methods: Sequence[str] = METHODS, records: Sequence[SplitRecord] | None = None, seed: int = 0,
-    quiet: bool = False, reuse_fits: bool = False, **sampler,
+    reuse_fits: bool = False, **sampler,
 ) -> BacktestResult:
     """Fit every split of the corpus, learn the form-error priors leave-one-data-set-out, score every method.
 
@@ -717,14 +718,14 @@ def run_backtest(
             raise SpecError(f"option reuse_fits: no {FITS_CACHE} in {out_dir} (run once without it)")
         records, skipped = pickle.loads(cache.read_bytes())
     if records is None:
-        splits, skipped = build_splits(datasets=datasets, benchmarks_per_dataset=benchmarks_per_dataset, quiet=quiet)
+        splits, skipped = build_splits(datasets=datasets, benchmarks_per_dataset=benchmarks_per_dataset)
         if not splits:
             raise DataError("backtest: no split of the chosen data sets has enough runs to fit and score")
-        records = fit_splits(splits, quiet=quiet, seed=seed, **sampler)
+        records = fit_splits(splits, seed=seed, **sampler)
         if cache is not None:
             cache.parent.mkdir(parents=True, exist_ok=True)
             cache.write_bytes(pickle.dumps((records, skipped)))
-    priors = learn_priors(records, seed=seed, quiet=quiet)
+    priors = learn_priors(records, seed=seed)
     points = score_records(records, priors, methods, seed=seed)
     by_dataset = summarise(pd.concat([points, points.assign(dataset="all")]), ("method", "dataset"), seed=seed)
     by_bucket = summarise(pd.concat([points, points.assign(dataset="all")]), ("method", "dataset", "bucket"), seed=seed)

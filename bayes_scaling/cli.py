@@ -14,6 +14,7 @@ from pathlib import Path
 
 from bayes_scaling import __version__
 from bayes_scaling.errors import BayesScalingError
+from bayes_scaling.logs import configure_cli
 
 EXIT_BAD_INPUT = 2
 #: Exit status of --strict when a fit fails a sampling check (R-hat, ESS, divergences, E-BFMI).
@@ -57,7 +58,6 @@ def _add_sampler(parser):
     group.add_argument("--num-samples", type=int, help="draws per chain (default 1000)")
     group.add_argument("--num-chains", type=int, help="chains (default 4)")
     group.add_argument("--seed", type=int, help="PRNG seed (default 0)")
-    group.add_argument("--quiet", action="store_true", help="no progress or diagnostics on stderr")
     group.add_argument("--no-form-error", action="store_true", help=_NO_FORM_ERROR)
     group.add_argument("--no-retry", action="store_true",
                        help="do not refit a fit that fails a sampling check (by default: once, twice the warm-up and draws)")
@@ -168,6 +168,9 @@ def build_parser() -> argparse.ArgumentParser:
     for command in commands.choices.values():
         command.add_argument("--json", action="store_true",
                              help="print one JSON document (every table as a list of records) instead of text")
+        talk = command.add_mutually_exclusive_group()
+        talk.add_argument("-q", "--quiet", action="store_true", help="only warnings on stderr (no progress)")
+        talk.add_argument("-v", "--verbose", action="store_true", help="details on stderr too (every fit's lines)")
     return parser
 
 
@@ -208,7 +211,7 @@ def _compare(args, out: _Output) -> int:
     from bayes_scaling.loo import INTERPOLATION_NOTE
     from bayes_scaling.pipeline import run_comparison
 
-    tables = run_comparison(_spec_from_args(args), quiet=args.quiet)
+    tables = run_comparison(_spec_from_args(args))
     for benchmark, table in tables.items():
         out.line(f"{benchmark}: PSIS-LOO, best first (elpd on log(-log Q); runs with high Pareto k refitted exactly)")
         out.table(benchmark, table)
@@ -222,7 +225,7 @@ def _compare(args, out: _Output) -> int:
 def _evaluate(args, out: _Output) -> int:
     from bayes_scaling.pipeline import run_evaluation
 
-    result = run_evaluation(_spec_from_args(args), args.out, paper_method=not args.no_paper, quiet=args.quiet)
+    result = run_evaluation(_spec_from_args(args), args.out, paper_method=not args.no_paper)
     out.line("extrapolation to held-out runs, per benchmark (bayes: posterior median and intervals; "
              "paper: the paper's point fit)")
     out.table("scores", result.scores)
@@ -250,7 +253,7 @@ def _backtest(args, out: _Output) -> int:
     sampler = {"num_warmup": 500, "num_samples": 500, **sampler}
     result = backtest.run_backtest(
         names(args.datasets), args.out, benchmarks_per_dataset=args.benchmarks_per_dataset,
-        methods=names(args.methods) or backtest.METHODS, seed=seed, quiet=args.quiet, reuse_fits=args.reuse_fits,
+        methods=names(args.methods) or backtest.METHODS, seed=seed, reuse_fits=args.reuse_fits,
         **sampler,
     )
     out.line(f"backtest: {len(result.records)} splits fitted ({len(result.skipped)} skipped, listed in skipped.csv); "
@@ -293,8 +296,7 @@ def _groups(args, out: _Output) -> int:
                                     **law.selection_options({**spec.select_options(), "group": name})), law)[0]
             for name in names
         ]
-        fit_a, fit_b = fit_many(data, law.name, spec.prior_distributions(), spec.sampler_settings(),
-                                quiet=args.quiet)
+        fit_a, fit_b = fit_many(data, law.name, spec.prior_distributions(), spec.sampler_settings())
         result = compare_groups(fit_a, fit_b, args.compute, prob=args.prob, tpr=spec.tpr or 20.0,
                                 labels=(names[0], names[1]))
         tables.append(result.table.assign(benchmark=benchmark))
@@ -317,7 +319,7 @@ def _report(args, printed: _Output) -> int:
 
     spec = replace(load_spec(args.spec), **_sampler_overrides(args))
     folder = args.out or Path("bayes_scaling_output") / f"{spec.name}_report"
-    result = build_report(spec, folder, quiet=args.quiet)
+    result = build_report(spec, folder)
     printed.line(f"wrote {result.html} (self-contained), {result.markdown} and {len(result.figures)} figures "
                  f"(PNG and PDF) to {folder}/")
     return _strict_check(args, {"/".join(map(str, key)): fit for key, fit in result.fits.items()})
@@ -400,11 +402,11 @@ def _strict_check(args, fits) -> int:
     return EXIT_SAMPLING
 
 
-def _run_and_report(spec, folder: Path, quiet: bool, args, out: _Output) -> int:
+def _run_and_report(spec, folder: Path, args, out: _Output) -> int:
     from bayes_scaling.pipeline import format_held_out, format_summary, run_spec
 
     start = time.perf_counter()
-    result = run_spec(spec, folder, quiet=quiet)
+    result = run_spec(spec, folder)
     if out.as_json:
         out.table("held_out", result.held_out)
         out.table("summary", result.summary)
@@ -481,7 +483,7 @@ def _forms(args, out: _Output) -> int:
 
 
 def _fit(args, out: _Output) -> int:
-    return _run_and_report(_spec_from_args(args), args.out, args.quiet, args, out)
+    return _run_and_report(_spec_from_args(args), args.out, args, out)
 
 
 def _demo(args, out: _Output) -> int:
@@ -489,7 +491,7 @@ def _demo(args, out: _Output) -> int:
 
     from bayes_scaling.pipeline import DEMO_SPEC
 
-    return _run_and_report(replace(DEMO_SPEC, **_sampler_overrides(args)), args.out, args.quiet, args, out)
+    return _run_and_report(replace(DEMO_SPEC, **_sampler_overrides(args)), args.out, args, out)
 
 
 _COMMANDS = {"fit": _fit, "demo": _demo, "predict": _predict, "backtest": _backtest, "compare": _compare,
@@ -499,6 +501,7 @@ _COMMANDS = {"fit": _fit, "demo": _demo, "predict": _predict, "backtest": _backt
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    configure_cli(-1 if args.quiet else 1 if args.verbose else 0)
     out = _Output(args.command, args.json)
     try:
         code = _COMMANDS[args.command](args, out)

@@ -394,7 +394,7 @@ def best_tpr(idata, compute, prob: float = 0.9, *, method: str = "closed_form") 
     >>> import bayes_scaling as bs
     >>> from bayes_scaling.decisions import best_tpr
     >>> data = bs.select(bs.load_dataset("krajewski2025_dclm"), "arc_easy")
-    >>> idata = bs.fit(data, form="additive_nd", quiet=True)  # doctest: +SKIP
+    >>> idata = bs.fit(data, form="additive_nd")  # doctest: +SKIP
     >>> best_tpr(idata, 1e22)  # doctest: +SKIP
     """
     check_prob(prob)

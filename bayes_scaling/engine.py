@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import functools
 import math
-import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -27,7 +26,10 @@ from jax.flatten_util import ravel_pytree
 from numpyro.distributions import Distribution
 from numpyro.infer.util import initialize_model, log_likelihood
 
+from tqdm.auto import tqdm
+
 from bayes_scaling import nuts
+from bayes_scaling.logs import bar_disabled
 from bayes_scaling.settings import SamplerSettings
 
 #: Datasets are padded to at least this many points (and to a power of two),
@@ -402,7 +404,7 @@ def sample_batch(
     y_list: Sequence,
     settings: SamplerSettings | None = None,
     *,
-    progress: bool = False,
+    progress: bool | None = False,
     **options,
 ) -> BatchSamples:
     """Run NUTS on many datasets of one law at once.
@@ -420,8 +422,9 @@ def sample_batch(
         them by name (``num_warmup=500``, ...). ``chain_method=None`` runs
         every fit on one device here (``"vectorized"``); the settings' other
         fields are read as follows.
-    progress : bool
-        Report the iteration on standard error while sampling.
+    progress : bool or None
+        A tqdm progress bar of the iterations (on a terminal only); ``False``
+        (default) shows none.
 
     Notes on the settings
     ---------------------
@@ -471,7 +474,7 @@ def sample_batch(
     groups = length_groups([n_points(y) for y in y_list])
     parts = [
         _sample_group(law, priors, [inputs_list[i] for i in group], [y_list[i] for i in group],
-                      fit_keys[np.asarray(group)], settings, bool(progress))
+                      fit_keys[np.asarray(group)], settings, bar_disabled(progress))
         for group in groups
     ]
     return parts[0] if len(parts) == 1 else _merge_groups(parts, groups)
@@ -539,7 +542,7 @@ def _merge_groups(parts: Sequence[BatchSamples], groups: Sequence[Sequence[int]]
 
 
 def _sample_group(law, priors, inputs_list, y_list, fit_keys, settings: SamplerSettings,
-                  progress: bool) -> BatchSamples:
+                  hide_progress: bool | None) -> BatchSamples:
     """Run one compiled program on a group of fits (see :func:`sample_batch`)."""
     num_chains, num_samples = settings.num_chains, settings.num_samples
     n_fits = len(inputs_list)
@@ -560,15 +563,14 @@ def _sample_group(law, priors, inputs_list, y_list, fit_keys, settings: SamplerS
     data = (prior_leaves, inputs, y, mask)
     queue = program.begin(fit_keys, *data)
     budget = jnp.asarray(STEPS_PER_CALL, jnp.int32)
-    while True:
-        args = (queue, budget, *data)
-        queue = program.advance(*args)
-        draws = np.asarray(queue["draws"])
-        if progress:
-            print(f"\r  sampling: {draws.sum() / draws.size / program.total:.0%} of the iterations",
-                  end="\n" if draws.min() == program.total else "", file=sys.stderr, flush=True)
-        if draws.min() == program.total:
-            break
+    # Percent of every chain's iterations done, reported between program calls.
+    with tqdm(total=100, desc="sampling", unit="%", disable=hide_progress, leave=False) as bar:
+        while True:
+            queue = program.advance(queue, budget, *data)
+            draws = np.asarray(queue["draws"])
+            bar.update(int(100 * draws.sum() / draws.size / program.total) - bar.n)
+            if draws.min() == program.total:
+                break
     record = {name: np.asarray(values) for name, values in queue["record"].items()}
     unravel = ravel_pytree(info["latent_zeros"])[1]
     z = jax.tree.map(np.asarray, jax.vmap(jax.vmap(unravel))(record.pop("z")))

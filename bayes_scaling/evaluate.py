@@ -29,12 +29,13 @@ these scores measure extrapolation, which is what a scaling law is for.
 
 from __future__ import annotations
 
-import sys
+import logging
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 from scipy.special import logsumexp
+from tqdm.auto import tqdm
 
 from bayes_scaling.diagnostics import diagnose
 from bayes_scaling.errors import DataError, SpecError
@@ -42,9 +43,12 @@ from bayes_scaling.fits import (
     curve_draws, fitted_compute_range, held_out_frame, law_of, posterior_draws, summary_columns,
 )
 from bayes_scaling.inference import fit_many, prepare
+from bayes_scaling.logs import bar_disabled, nested, progress_level, show_progress
 from bayes_scaling.laws import get_law, law_inputs, raw_inputs
 from bayes_scaling.paper_method import paper_fit
 from bayes_scaling.predict import PROBS, fit_form_error, form_error_shift, predict_held_out
+
+logger = logging.getLogger(__name__)
 
 
 def held_out_points(idata, prob: Sequence[float] = PROBS, seed: int = 0, form_error=None) -> pd.DataFrame:
@@ -127,7 +131,6 @@ def evaluate(
     priors: Mapping | None = None,
     prob: Sequence[float] = PROBS,
     paper_method: bool = True,
-    quiet: bool = False,
     fits_out: dict | None = None,
     form_error=None,
     **sampler,
@@ -155,8 +158,6 @@ def evaluate(
         Interval probabilities for coverage.
     paper_method : bool
         Also fit the paper's point-estimate method on each split.
-    quiet : bool
-        No progress on standard error.
     fits_out : dict, optional
         If given, filled with ``(form, benchmark, cutoff) -> fit``.
     form_error : None, bool or FormErrorPrior
@@ -179,7 +180,7 @@ def evaluate(
         if not np.isfinite(cutoff) or cutoff <= 0:
             raise SpecError(f"option cutoffs: {cutoff!r} is not a positive number of FLOPs")
     rows = []
-    for form in forms:
+    for form in tqdm(forms, desc="evaluate: forms", disable=bar_disabled(show_progress(logger)), leave=False):
         law = get_law(form)
         splits, skipped = {}, []
         for benchmark in benchmarks:
@@ -193,9 +194,9 @@ def evaluate(
         rows += [dict(row, method="bayes") for row in skipped]
         if not splits:
             continue
-        if not quiet:
-            print(f"evaluate: {law.name} on {len(splits)} splits", file=sys.stderr)
-        fits = fit_many(list(splits.values()), law.name, priors, quiet=True, **sampler)
+        logger.log(progress_level(), "evaluate: %s on %d splits", law.name, len(splits))
+        with nested():
+            fits = fit_many(list(splits.values()), law.name, priors, **sampler)
         for ((benchmark, cutoff), data), idata in zip(splits.items(), fits):
             key = {"form": law.name, "benchmark": benchmark, "cutoff": cutoff}
             if fits_out is not None:

@@ -146,7 +146,7 @@ def max_accuracy(idata, prob: float | Sequence[float] = 0.9) -> pd.DataFrame:
     >>> import bayes_scaling as bs
     >>> from bayes_scaling.fits import max_accuracy
     >>> data = bs.select(bs.load_dataset("krajewski2025_dclm"), "arc_easy", tpr=20, max_compute=1e21)
-    >>> idata = bs.fit(data, "saturating_power_law", quiet=True)  # doctest: +SKIP
+    >>> idata = bs.fit(data, "saturating_power_law")  # doctest: +SKIP
     >>> max_accuracy(idata).loc["max_accuracy", ["median", "lower_90", "upper_90"]]  # doctest: +SKIP
     """
     for p in [prob] if np.ndim(prob) == 0 else prob:

@@ -9,7 +9,7 @@ and data produced it.
 from __future__ import annotations
 
 import json
-import sys
+import logging
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -18,12 +18,15 @@ from arviz_base import from_dict
 
 from bayes_scaling import __version__
 from bayes_scaling.diagnostics import diagnose
+from bayes_scaling.logs import is_nested, nested, progress_level, show_progress
 from bayes_scaling.engine import length_groups, n_points, sample_batch
 from bayes_scaling.laws import get_law, law_inputs
 from bayes_scaling.errors import DataError
 from bayes_scaling.saving import data_hash, versions
 from bayes_scaling.selection import ScalingData
 from bayes_scaling.settings import SamplerSettings
+
+logger = logging.getLogger(__name__)
 
 
 def prepare(data: ScalingData, law):
@@ -57,8 +60,8 @@ def fit(data: ScalingData, form: str = "power_law", priors: Mapping | None = Non
     priors : mapping, optional
         ``{parameter: numpyro Distribution}`` overriding the law's defaults.
     **options
-        Options of :func:`fit_many`: ``settings``, ``progress_bar``, ``quiet``,
-        and sampler settings by name (``num_warmup``, ``num_samples``,
+        Options of :func:`fit_many`: ``settings``, ``progress_bar``, and
+        sampler settings by name (``num_warmup``, ``num_samples``,
         ``num_chains``, ``chain_method``, ``target_accept_prob``, ``seed``, ...).
 
     Returns
@@ -74,7 +77,7 @@ def fit(data: ScalingData, form: str = "power_law", priors: Mapping | None = Non
     >>> from bayes_scaling import load_dataset, select, fit
     >>> table = load_dataset("krajewski2025_dclm")
     >>> data = select(table, "arc_easy", tpr=20, max_compute=1e21)
-    >>> idata = fit(data, num_samples=500, quiet=True)  # doctest: +SKIP
+    >>> idata = fit(data, num_samples=500)  # doctest: +SKIP
     """
     return fit_many([data], form, priors, **options)[0]
 
@@ -86,7 +89,6 @@ def fit_many(
     settings: SamplerSettings | None = None,
     *,
     progress_bar: bool | None = None,
-    quiet: bool = False,
     **options,
 ) -> list:
     """Fit one law to many datasets in one compiled program (see :mod:`bayes_scaling.engine`).
@@ -106,10 +108,8 @@ def fit_many(
         The sampler's settings (default: :class:`~bayes_scaling.settings.SamplerSettings`'s
         defaults). The same seed and batch give the same draws.
     progress_bar : bool, optional
-        Iteration progress on standard error; default on when it is a
-        terminal and ``quiet`` is False.
-    quiet : bool
-        Do not print data summaries and diagnostics to standard error.
+        A tqdm progress bar of the sampling; by default shown on a terminal
+        when the ``bayes_scaling`` logger shows progress (:mod:`bayes_scaling.logs`).
     **options
         Sampler settings by name, overriding ``settings`` (``num_warmup=500``, ...).
 
@@ -137,14 +137,14 @@ def fit_many(
     settings = SamplerSettings.from_options(settings, **options)
     prepared = [prepare(data, law) for data in datasets]
     if progress_bar is None:
-        progress_bar = (not quiet) and sys.stderr.isatty()
-    if not quiet:
-        for data, _, _ in prepared:
-            print(f"fitting {law.name} to {data.summary()}", file=sys.stderr)
-        if len(prepared) > 1:
-            programs = len(length_groups([n_points(y) for _, _, y in prepared]))
-            print(f"  sampling {len(prepared)} fits x {settings.num_chains} chains in "
-                  + ("one program" if programs == 1 else f"{programs} programs (by data length)"), file=sys.stderr)
+        progress_bar = show_progress(logger)
+    level = progress_level()
+    for data, _, _ in prepared:
+        logger.log(level, "fitting %s to %s", law.name, data.summary())
+    if len(prepared) > 1:
+        programs = len(length_groups([n_points(y) for _, _, y in prepared]))
+        logger.log(level, "  sampling %d fits x %d chains in %s", len(prepared), settings.num_chains,
+                   "one program" if programs == 1 else f"{programs} programs (by data length)")
     samples = sample_batch(
         law, prior_set, [inputs for _, inputs, _ in prepared], [y for _, _, y in prepared],
         settings.replace(chain_method=settings.resolved_chain_method()), progress=progress_bar,
@@ -163,27 +163,28 @@ def fit_many(
     for index in declined:
         results[index].attrs["retry_declined"] = refused[index]
     failing = [i for i in failing if i not in declined]
-    if not quiet and declined:
-        print(f"  not retrying {len(declined)} fit(s) that cannot extrapolate: "
-              + ", ".join(prepared[i][0].label for i in declined), file=sys.stderr)
+    if declined:
+        logger.log(level, "  not retrying %d fit(s) that cannot extrapolate: %s", len(declined),
+                   ", ".join(prepared[i][0].label for i in declined))
     if settings.retry and failing:
         stronger = retry_settings(settings.num_warmup, settings.num_samples, settings.target_accept_prob)
-        if not quiet:
-            print(f"  retrying {len(failing)} fit(s) that failed sampling checks, with "
-                  f"num_warmup={stronger['num_warmup']}, num_samples={stronger['num_samples']}, "
-                  f"target_accept_prob={stronger['target_accept_prob']}",
-                  file=sys.stderr)
-        again = fit_many([prepared[i][0] for i in failing], law, priors,
-                         settings.replace(seed=settings.seed + 1, retry=False, **stronger),
-                         progress_bar=progress_bar, quiet=True)
+        logger.log(level, "  retrying %d fit(s) that failed sampling checks, with num_warmup=%d, num_samples=%d, "
+                   "target_accept_prob=%s", len(failing), stronger["num_warmup"], stronger["num_samples"],
+                   stronger["target_accept_prob"])
+        with nested():
+            again = fit_many([prepared[i][0] for i in failing], law, priors,
+                             settings.replace(seed=settings.seed + 1, retry=False, **stronger),
+                             progress_bar=progress_bar)
         for index, idata in zip(failing, again):
             first = json.loads(results[index].attrs["warnings"])
             idata.attrs["retry"] = json.dumps({"first_attempt_warnings": [w["message"] for w in first], **stronger})
             results[index] = idata
-    if not quiet:
-        for (data, _, _), idata in zip(prepared, results):
-            note = " (after a retry)" if "retry" in idata.attrs else ""
-            print(f"  {data.label} diagnostics{note}: {diagnose(idata)}", file=sys.stderr)
+    for (data, _, _), idata in zip(prepared, results):
+        note = " (after a retry)" if "retry" in idata.attrs else ""
+        diagnostics = diagnose(idata)
+        # A fit that still fails a check is a warning, unless an outer job reports on it.
+        warn = not diagnostics.ok and not is_nested()
+        logger.log(logging.WARNING if warn else level, "  %s diagnostics%s: %s", data.label, note, diagnostics)
     return results
 
 

@@ -4,7 +4,9 @@ PSIS-LOO (Vehtari, Gelman and Gabry 2017, through :func:`arviz_stats.loo`)
 estimates each run's log predictive density had it been left out, from one
 fit. Its Pareto k diagnostic says, per run, whether the estimate can be
 trusted; runs above the threshold (ArviZ's ``good_k``, at most 0.7) are
-refitted without that run, all in one batched program, and scored exactly.
+refitted without that run, all in one batched program, and scored exactly by
+:func:`arviz_stats.reloo`, so that elpd, its standard error and p_loo after
+the refits are ArviZ's own.
 
 LOO measures **interpolation**: how well a form predicts a run inside the
 compute range it was fitted on. A scaling law is used to extrapolate; for that,
@@ -20,13 +22,14 @@ from collections.abc import Mapping
 import arviz_stats
 import numpy as np
 import pandas as pd
+import xarray as xr
 from numpyro.infer.util import log_likelihood
-from scipy.special import logsumexp
 
 from bayes_scaling.errors import SpecError
-from bayes_scaling.fits import is_two_stage, law_of
+from bayes_scaling.fits import is_two_stage, law_of, posterior_draws
 from bayes_scaling.inference import fit_many, read_attrs, repr_prior
 from bayes_scaling.laws import law_inputs
+from bayes_scaling.logs import nested
 from bayes_scaling.selection import ScalingData
 
 #: Said with every LOO table, in the CLI and in reports.
@@ -42,11 +45,15 @@ class LooResult:
 
     Attributes
     ----------
-    elpd_data : arviz_stats.ELPDData
-        What :func:`arviz_stats.compare` takes; ``elpd``, ``se`` and
-        ``elpd_i`` include the exact refits.
+    elpd_data : arviz_stats.ELPDDataLOO
+        What :func:`arviz_stats.compare` takes. Without refits it is
+        :func:`arviz_stats.loo`'s result; with refits,
+        :func:`arviz_stats.reloo`'s: ``elpd``, ``se``, ``p``, ``elpd_i`` and
+        ``p_loo_i`` include the exact values, and ``pareto_k`` is 0 for the
+        refitted runs.
     pointwise : pandas.DataFrame
-        Per fitted run: ``run_id``, ``flops``, ``elpd_i``, ``pareto_k`` and
+        Per fitted run: ``run_id``, ``flops``, ``elpd_i``, ``pareto_k`` (PSIS's,
+        also for refitted runs, as the reason they were refitted) and
         ``method`` (``psis`` or ``exact``).
     n_refits : int
         Runs scored by exact refits.
@@ -63,6 +70,10 @@ class LooResult:
     @property
     def se(self) -> float:
         return float(self.elpd_data.se)
+
+    @property
+    def p_loo(self) -> float:
+        return float(self.elpd_data.p)
 
 
 def fitted_frame(idata) -> pd.DataFrame:
@@ -94,14 +105,24 @@ def loo(
 ) -> LooResult:
     """PSIS-LOO of a fit; runs with Pareto k above ``good_k`` are refitted and scored exactly.
 
+    The refits are :func:`arviz_stats.reloo`'s, with one difference in how
+    they are made: reloo asks for one refit at a time, and here every refit
+    is made beforehand in one batched program (:class:`_BatchedRefits` hands
+    them to reloo by run). What reloo then computes is ArviZ's own: each
+    refitted run's ``elpd_i = log mean_s p(y_i | theta_s^(-i))``, its
+    ``p_loo_i = lppd_i - elpd_i`` (``lppd_i`` from the full fit), ``elpd``
+    their sum, ``se = sqrt(n var(elpd_i, ddof=1))`` and ``p_loo`` the sum of
+    ``p_loo_i``; its Pareto k is set to 0.
+
     Parameters
     ----------
     idata : xarray.DataTree
         A fit from :func:`bayes_scaling.fit`.
     refit : bool
         Refit without each run whose Pareto k exceeds ArviZ's ``good_k``
-        threshold (0.7, or less for few draws). With ``False`` the PSIS values
-        are kept and ``elpd_data.warning`` says whether any is unreliable.
+        threshold (0.7, or less for few draws). With ``False`` the result is
+        :func:`arviz_stats.loo`'s, and ``elpd_data.warning`` says whether any
+        estimate is unreliable.
     priors : mapping, optional
         The prior overrides the fit was made with (checked against the fit's
         record; needed to refit).
@@ -113,50 +134,72 @@ def loo(
     Returns
     -------
     LooResult
+        With no run to refit, ``elpd_data`` is exactly :func:`arviz_stats.loo`'s.
     """
     law = law_of(idata)
     result = arviz_stats.loo(idata, pointwise=True, var_name="y")
     frame = fitted_frame(idata)
-    elpd_i = np.asarray(result.elpd_i, dtype=float).copy()
     pareto_k = np.asarray(result.pareto_k, dtype=float)
     threshold = result.good_k if k_threshold is None else k_threshold
-    bad = np.flatnonzero(~(pareto_k <= threshold))
+    # reloo's own rule (k > threshold), so that the batch holds exactly the refits it asks for.
+    bad = np.flatnonzero(pareto_k > threshold) if refit else np.array([], int)
     method = np.full(len(frame), "psis", dtype=object)
-    if refit and bad.size:
+    if bad.size:
         prior_set = _check_priors(idata, law, priors)
-        elpd_i[bad] = _exact_loo(idata, law, prior_set, frame, bad, seed)
+        wrapper = _BatchedRefits(idata, law, prior_set, frame, bad, seed)
+        result = arviz_stats.reloo(wrapper, loo_orig=result, var_name="y", k_threshold=threshold, pointwise=True)
         method[bad] = "exact"
-        n = elpd_i.size
-        result = dataclasses.replace(
-            result, elpd=float(elpd_i.sum()), se=float(np.sqrt(n * np.var(elpd_i))),
-            elpd_i=result.elpd_i.copy(data=elpd_i), warning=False,
-        )
-    pointwise = pd.DataFrame({"run_id": frame["run_id"], "flops": frame["flops"], "elpd_i": elpd_i,
-                              "pareto_k": pareto_k, "method": method})
-    return LooResult(result, pointwise, int(bad.size) if refit else 0)
+    pointwise = pd.DataFrame({"run_id": frame["run_id"], "flops": frame["flops"],
+                              "elpd_i": np.asarray(result.elpd_i, dtype=float), "pareto_k": pareto_k,
+                              "method": method})
+    return LooResult(result, pointwise, int(bad.size))
 
 
-def _exact_loo(idata, law, priors, frame, points, seed) -> np.ndarray:
-    """``log mean_s p(y_i | theta_s^(-i))`` for each of ``points``, refitted in one batch."""
-    description = read_attrs(idata, "data")
-    empty = frame.iloc[:0]
-    datasets = [
-        ScalingData(fitted=frame.drop(index=i).reset_index(drop=True), held_out=empty,
-                    excluded=empty.assign(reason=pd.Series(dtype=str)), description=description)
-        for i in points
-    ]
-    sampler = read_attrs(idata, "sampler")
-    options = {key: sampler[key] for key in ("num_warmup", "num_samples", "num_chains", "target_accept_prob")}
-    refits = fit_many(datasets, law.name, priors, seed=seed, quiet=True, **options)
-    scores = []
-    for i, fit in zip(points, refits):
-        row = frame.iloc[[i]]
-        draws = {name: np.asarray(fit["posterior"][name]).reshape(-1) for name in fit["posterior"].data_vars}
-        observed = law.observations(row)
-        site = log_likelihood(law.model, draws, priors, law_inputs(law, row), observed)["y"]
-        values = np.asarray(site).reshape(-1)
-        scores.append(float(logsumexp(values) - np.log(values.size)))
-    return np.asarray(scores)
+class _BatchedRefits(arviz_stats.SamplingWrapper):
+    """The refits :func:`arviz_stats.reloo` asks for, made beforehand in one batch.
+
+    reloo refits one observation at a time through ``sel_observations``,
+    ``sample``, ``get_inference_data`` and ``log_likelihood__i``. Sampling the
+    refits one by one would compile and run a program per run; instead every
+    run in ``points`` is left out of its own copy of the data and all copies
+    are fitted together by :func:`bayes_scaling.inference.fit_many`, with the
+    fit's sampler settings. ``sample`` then returns the refit made without the
+    run asked for.
+    """
+
+    def __init__(self, idata, law, priors, frame, points, seed):
+        super().__init__(model=law, idata_orig=idata)
+        self.law, self.priors, self.frame = law, priors, frame
+        description = read_attrs(idata, "data")
+        empty = frame.iloc[:0]
+        datasets = [
+            ScalingData(fitted=frame.drop(index=i).reset_index(drop=True), held_out=empty,
+                        excluded=empty.assign(reason=pd.Series(dtype=str)), description=description)
+            for i in points
+        ]
+        sampler = read_attrs(idata, "sampler")
+        options = {key: sampler[key] for key in ("num_warmup", "num_samples", "num_chains", "target_accept_prob")}
+        with nested():
+            fits = fit_many(datasets, law.name, priors, seed=seed, **options)
+        self.refits = {int(i): fit for i, fit in zip(points, fits)}
+
+    def sel_observations(self, idx):
+        # The "data without run idx" is the refit's key; the excluded "data" is the run's position.
+        return int(idx), int(idx)
+
+    def sample(self, modified_observed_data):
+        return self.refits[modified_observed_data]
+
+    def get_inference_data(self, fitted_model):
+        return fitted_model
+
+    def log_likelihood__i(self, excluded_obs, idata__i):
+        """``log p(y_i | theta_s^(-i))`` for every draw of the refit, as (chain, draw)."""
+        row = self.frame.iloc[[excluded_obs]]
+        site = log_likelihood(self.law.model, posterior_draws(idata__i), self.priors, law_inputs(self.law, row),
+                              self.law.observations(row))["y"]
+        sizes = idata__i["posterior"].sizes
+        return xr.DataArray(np.asarray(site).reshape(sizes["chain"], sizes["draw"]), dims=("chain", "draw"))
 
 
 def compare_forms(fits: Mapping[str, object], *, refit: bool = True, priors: Mapping | None = None) -> pd.DataFrame:

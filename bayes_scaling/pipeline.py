@@ -6,7 +6,7 @@ Used by the CLI's ``fit`` and ``demo`` commands, and usable from Python.
 from __future__ import annotations
 
 import json
-import sys
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,6 +24,8 @@ from bayes_scaling.laws import get_law
 from bayes_scaling.fits import ceiling_draws, max_accuracy
 from bayes_scaling.saving import save_fit, spec_json
 from bayes_scaling.specs import Spec
+
+logger = logging.getLogger(__name__)
 
 #: The demo: the direct law on every multiple-choice benchmark of the DCLM
 #: mixture at TPR 20, fitted on runs up to 1e21 FLOPs, predicting the larger ones.
@@ -86,7 +88,6 @@ def run_spec(
     *,
     table: pd.DataFrame | None = None,
     prob=PROBS,
-    quiet: bool = False,
 ) -> AnalysisResult:
     """Fit the spec's law to each of its benchmarks and score the held-out runs.
 
@@ -101,8 +102,8 @@ def run_spec(
         Use this table instead of loading the spec's data.
     prob : sequence of float
         Interval probabilities for the held-out table.
-    quiet : bool
-        No progress or diagnostics on standard error.
+
+    Progress and diagnostics go to the ``bayes_scaling`` logger (:mod:`bayes_scaling.logs`).
     """
     table = load_table(spec) if table is None else table
     priors = spec.prior_distributions()
@@ -123,8 +124,7 @@ def run_spec(
             # A benchmark without enough usable points is reported, not fatal:
             # the others can still be fitted.
             result.skipped[benchmark] = str(err)
-            if not quiet:
-                print(f"skipped {benchmark}: {err}", file=sys.stderr)
+            logger.warning("skipped %s: %s", benchmark, err)
     if selected:
         # A direct law's form error is the shipped prior updated by each ladder's own
         # backtests (its smaller fitted runs predicting its larger ones): those fits
@@ -132,7 +132,7 @@ def run_spec(
         inner = {b: ladder_splits(d) if spec.form_error and law.kind == "direct" else [] for b, d in selected.items()}
         datasets = [*selected.values(), *[split for splits in inner.values() for split in splits]]
         # Every benchmark of the spec in one compiled program (bayes_scaling.engine).
-        fits = fit_many(datasets, spec.form, priors, spec.sampler_settings(), quiet=quiet)
+        fits = fit_many(datasets, spec.form, priors, spec.sampler_settings())
         result.fits = dict(zip(selected, fits))
         inner_fits = iter(fits[len(selected):])
         for benchmark, splits in inner.items():
@@ -292,7 +292,7 @@ class EvaluationResult:
 
 
 def run_evaluation(
-    spec: Spec, out_dir=None, *, table=None, paper_method: bool = True, quiet: bool = False
+    spec: Spec, out_dir=None, *, table=None, paper_method: bool = True
 ) -> EvaluationResult:
     """Score extrapolation of the spec's forms at its cut-offs; direct against two-stage where both are present.
 
@@ -310,7 +310,7 @@ def run_evaluation(
     scores = evaluate(
         table, spec.benchmarks, spec.evaluated_forms, spec.evaluated_cutoffs, metric=spec.metric,
         select_options=spec.select_options(), priors=spec.prior_distributions(), paper_method=paper_method,
-        quiet=quiet, fits_out=fits, settings=spec.sampler_settings(),
+        fits_out=fits, settings=spec.sampler_settings(),
     )
     two_stage = [form for form in spec.evaluated_forms if get_law(form).kind == "two_stage"]
     direct = [form for form in spec.evaluated_forms if get_law(form).kind == "direct"]
@@ -337,7 +337,7 @@ def run_evaluation(
     return result
 
 
-def run_comparison(spec: Spec, *, table=None, quiet: bool = False) -> dict[str, pd.DataFrame]:
+def run_comparison(spec: Spec, *, table=None) -> dict[str, pd.DataFrame]:
     """PSIS-LOO comparison of the spec's forms, per benchmark (:func:`bayes_scaling.loo.compare_forms`).
 
     Returns benchmark -> comparison table. Each form's fits of all benchmarks
@@ -368,14 +368,13 @@ def run_comparison(spec: Spec, *, table=None, quiet: bool = False) -> dict[str, 
             # Reported, not fatal: the other benchmarks can still be compared.
             for form in forms:
                 selected[form].pop(benchmark, None)
-            if not quiet:
-                print(f"skipped {benchmark}: {err}", file=sys.stderr)
+            logger.warning("skipped %s: %s", benchmark, err)
     benchmarks = list(selected[forms[0]])
     if not benchmarks:
         raise DataError("no benchmark could be fitted by every form")
     fits = {
         form: dict(zip(benchmarks, fit_many([selected[form][b] for b in benchmarks], form,
-                                            spec.prior_distributions(), spec.sampler_settings(), quiet=quiet)))
+                                            spec.prior_distributions(), spec.sampler_settings())))
         for form in forms
     }
     return {

@@ -7,7 +7,7 @@ stays distinguishable under the common forms of colour blindness.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import matplotlib
@@ -589,3 +589,129 @@ def plot_reliability(table, *, title: str = "leave-future-out coverage of centra
         ax.legend(fontsize=7, loc="upper left")
         fig.tight_layout()
     return fig
+
+
+# ------------------------------------------------------------------ ECDF-PIT
+# PIT values (SBC ranks, held-out runs) are uniform when calibrated. Their ECDF
+# minus the uniform CDF (the "delta-ECDF" of Säilynoja et al. 2022) shows how
+# they are not: a hump above zero, values piled low; an S, too narrow a
+# distribution. The band is ArviZ's simultaneous one (arviz_stats.ecdf_utils,
+# as arviz_plots.plot_ecdf_pit draws it): a uniform sample's whole curve stays
+# inside it with probability ``prob``.
+
+
+def _delta_ecdf(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The exact curve ECDF(u) - u of sorted ``values``: slope -1 between values, a jump of 1/n at each."""
+    n = values.size
+    u = np.sort(values)
+    x = np.concatenate([[0.0], np.repeat(u, 2), [1.0]])
+    below = np.arange(n) / n  # the ECDF just below each value, then just above it
+    y = np.concatenate([[0.0], np.column_stack([below - u, below + 1 / n - u]).ravel(), [0.0]])
+    return x, y
+
+
+def _pit_panel(ax, pit, prob: float, seed: int, colour: str) -> float:
+    """One delta-ECDF panel with its simultaneous band and ArviZ's uniformity p-value; returns the p-value."""
+    from arviz_stats.ecdf_utils import ecdf_pit
+
+    from bayes_scaling.calibration import UNIFORMITY_TEST, pit_uniformity
+
+    values = np.asarray(pit, dtype=float).ravel()
+    values = values[np.isfinite(values)]
+    ax.axhline(0.0, color=OKABE_ITO["black"], lw=0.8, ls="--", zorder=1)
+    ax.set_xlim(0, 1)
+    if values.size == 0:
+        ax.text(0.5, 0.5, "no PIT values", transform=ax.transAxes, ha="center", va="center",
+                color=OKABE_ITO["grey"])
+        return float("nan")
+    grid, _, lower, upper = ecdf_pit(values, prob, n_simulations=1000, rng=np.random.default_rng(seed))
+    ax.fill_between(grid, lower - grid, upper - grid, step="post", color=OKABE_ITO["grey"], alpha=0.3, lw=0,
+                    label=f"{100 * prob:g}% simultaneous band (uniform PIT)")
+    ax.plot(*_delta_ecdf(values), color=colour, lw=1.4, label="ECDF - uniform CDF")
+    p_value = pit_uniformity(values)
+    ax.text(0.03, 0.97, f"n = {values.size}, p = {p_value:.2g} ({UNIFORMITY_TEST})", transform=ax.transAxes,
+            ha="left", va="top", fontsize=7.5, bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none", "pad": 1})
+    return p_value
+
+
+def _pit_grid(pits: dict, *, prob: float | None, ncols: int | None, seed: int, xlabel: str, title: str):
+    from arviz_base import rcParams
+
+    prob = rcParams["stats.envelope_prob"] if prob is None else prob
+    with figure_style():
+        fig, axes, ncols = _grid_of_axes(len(pits), ncols=ncols)
+        for i, (ax, (label, values)) in enumerate(zip(axes, pits.items())):
+            _pit_panel(ax, values, prob, seed + i, SERIES_COLOURS[0])
+            ax.set_title(str(label), fontsize=matplotlib.rcParams["axes.titlesize"])
+        _outer_labels(axes, ncols, xlabel, "ECDF - uniform CDF")
+        _figure_legend(fig, axes, ncols=2)
+        fig.suptitle(title)
+    return fig
+
+
+def plot_sbc_pit(result, *, prob: float | None = None, ncols: int | None = None, seed: int = 0):
+    """ECDF-PIT of simulation-based calibration ranks: one panel per parameter.
+
+    Each panel is the ECDF of the parameter's ranks, as PIT values
+    (:func:`bayes_scaling.calibration.rank_pit`), minus the uniform CDF,
+    inside ArviZ's simultaneous band for uniform values
+    (:func:`arviz_stats.ecdf_utils.ecdf_pit`, Säilynoja et al. 2022), with the
+    p-value of the test :func:`bayes_scaling.calibration.calibration_failures`
+    applies.
+
+    Parameters
+    ----------
+    result : bayes_scaling.calibration.SBCResult
+    prob : float, optional
+        Probability that a calibrated parameter's whole curve lies inside its
+        band; default ArviZ's ``rcParams["stats.envelope_prob"]`` (0.99).
+    ncols : int, optional
+        Panels per row (default up to three).
+    seed : int
+        Seed of the band's simulation (1000 uniform samples).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    from bayes_scaling.calibration import rank_pit
+
+    pits = {name: rank_pit(group["rank"], int(group["n_ranked"].iloc[0]))
+            for name, group in result.ranks.groupby("parameter", sort=False)}
+    n_sims = result.ranks["simulation"].nunique()
+    return _pit_grid(pits, prob=prob, ncols=ncols, seed=seed, xlabel="normalised rank of the true value",
+                     title=f"{result.form}: SBC ranks of {n_sims} simulations")
+
+
+def plot_held_out_pit(pits: Mapping, *, prob: float | None = None, ncols: int | None = None, seed: int = 0,
+                      title: str | None = None):
+    """ECDF-PIT of held-out runs: one panel per entry of ``pits`` (a form, a benchmark).
+
+    The PIT value of a held-out run is the share of posterior-predictive draws
+    below its observed accuracy (:func:`bayes_scaling.calibration.held_out_pit`).
+    Each panel is their ECDF minus the uniform CDF, inside ArviZ's
+    simultaneous band for independent uniform values, with the p-value of
+    ArviZ's uniformity test. The held-out runs of one benchmark share its
+    parameter error, so their PIT values are not independent: a curve that
+    leaves the band is a warning, not a test result.
+
+    Parameters
+    ----------
+    pits : mapping
+        Panel title -> PIT values (an array, or a frame with a ``pit``
+        column, as :func:`~bayes_scaling.calibration.held_out_pit` returns).
+        NaN values (refused predictions) are left out.
+    prob, ncols, seed
+        As in :func:`plot_sbc_pit`.
+    title : str, optional
+        Figure title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    if not pits:
+        raise ValueError("plot_held_out_pit needs at least one set of PIT values")
+    values = {label: np.asarray(v["pit"] if hasattr(v, "columns") else v, dtype=float) for label, v in pits.items()}
+    return _pit_grid(values, prob=prob, ncols=ncols, seed=seed, xlabel="PIT of the observed accuracy",
+                     title=title or "held-out runs: PIT under the posterior predictive")

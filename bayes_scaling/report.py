@@ -12,7 +12,8 @@
 The report holds band plots of every fit (one panel per benchmark), the
 extrapolation scores (:func:`bayes_scaling.pipeline.run_evaluation`) with
 their pooled summary and, when the spec has a direct and a two-stage form, the
-posterior of their difference as a forest plot; the PSIS-LOO comparison of
+posterior of their difference as a forest plot; the PIT values of the
+held-out runs under each form's predictive distribution; the PSIS-LOO comparison of
 two or more direct forms; for pass@k laws, pass@k against k and the
 compute-versus-samples trade-off; the sampler diagnostics with problems
 highlighted; and the provenance (spec, data, seed, package versions, command).
@@ -30,7 +31,7 @@ from __future__ import annotations
 import hashlib
 import json
 import platform
-import sys
+import logging
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from functools import partial
@@ -56,6 +57,8 @@ from bayes_scaling.report_render import (
 )
 from bayes_scaling.specs import SECTIONS, Spec
 
+logger = logging.getLogger(__name__)
+
 if TYPE_CHECKING:
     from bayes_scaling.pipeline import EvaluationResult
 
@@ -79,8 +82,8 @@ class ReportResult:
         Figure name -> [PNG path, PDF path].
     tables : dict
         Table name -> DataFrame (unrounded): ``scores``, ``pooled``,
-        ``direct_vs_two_stage``, ``held_out_error``, ``loo``, ``diagnostics``,
-        ``versions`` (those that apply to the spec).
+        ``direct_vs_two_stage``, ``held_out_error``, ``held_out_pit``, ``loo``,
+        ``diagnostics``, ``versions`` (those that apply to the spec).
     fits : dict
         ``(form, benchmark, cutoff) -> fit`` of every fit made.
     sections : list of str
@@ -185,6 +188,62 @@ def held_out_error(fits: dict, prob: float = 0.9) -> pd.DataFrame:
                                        f"mae_upper_{tag}", "mae_of_median"])
 
 
+def held_out_pits(fits: dict, form_error=None) -> pd.DataFrame:
+    """The PIT value of every held-out run of every fit (:func:`bayes_scaling.calibration.held_out_pit`).
+
+    Parameters
+    ----------
+    fits : dict
+        ``(form, benchmark) -> fit``.
+    form_error : None, bool or FormErrorPrior
+        As in :func:`bayes_scaling.predict.predict`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``form``, ``benchmark`` and the columns of
+        :func:`~bayes_scaling.calibration.held_out_pit`, one row per held-out run.
+    """
+    from bayes_scaling.calibration import held_out_pit
+
+    frames = [held_out_pit(idata, form_error=form_error).assign(form=form, benchmark=benchmark)
+              for (form, benchmark), idata in fits.items()]
+    frames = [frame for frame in frames if len(frame)]
+    columns = ["form", "benchmark", "run_id", "flops", "observed", "pit", "refused"]
+    return pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
+
+
+def pit_summary(pits: pd.DataFrame) -> pd.DataFrame:
+    """Per (form, benchmark), and per form pooled over benchmarks (``all``), how uniform the PIT values are.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``form``, ``benchmark``, ``n_held_out``, ``n_refused``, ``p_value``
+        (ArviZ's uniformity test, :func:`bayes_scaling.calibration.pit_uniformity`),
+        ``below_5`` and ``above_95`` (shares of PIT values below 0.05 and above
+        0.95: 5% each when calibrated) and ``mean_pit`` (0.5 when calibrated;
+        below: the runs come out below their predictions).
+    """
+    from bayes_scaling.calibration import pit_uniformity
+
+    def row(form, benchmark, group):
+        pit = group["pit"].to_numpy(float)
+        kept = pit[np.isfinite(pit)]
+        shares = {"below_5": np.mean(kept < 0.05), "above_95": np.mean(kept > 0.95), "mean_pit": np.mean(kept)}
+        return {"form": form, "benchmark": benchmark, "n_held_out": len(kept), "n_refused": len(pit) - len(kept),
+                "p_value": pit_uniformity(kept),
+                **{name: float(value) if kept.size else np.nan for name, value in shares.items()}}
+
+    rows = []
+    for form, by_form in pits.groupby("form", sort=False):
+        rows += [row(form, benchmark, group) for benchmark, group in by_form.groupby("benchmark", sort=False)]
+        if by_form["benchmark"].nunique() > 1:
+            rows.append(row(form, "all", by_form))
+    return pd.DataFrame(rows, columns=["form", "benchmark", "n_held_out", "n_refused", "p_value", "below_5",
+                                       "above_95", "mean_pit"])
+
+
 def _mae_interval(draws: np.ndarray, prob: float) -> dict:
     return {name: float(value) for name, value in summary_columns(draws, prob, prefix="mae_").items()}
 
@@ -245,9 +304,8 @@ def _same(a: float | None, b: float | None) -> bool:
     return a is not None and b is not None and bool(np.isclose(a, b, rtol=1e-9, atol=0))
 
 
-def _say(quiet: bool, text: str):
-    if not quiet:
-        print(f"report: {text}", file=sys.stderr)
+def _say(text: str):
+    logger.info("report: %s", text)
 
 
 # ------------------------------------------------------------------- the fits
@@ -308,7 +366,7 @@ class ReportFits:
     pareto_k: dict
 
 
-def fit_for_report(spec: Spec, table: pd.DataFrame, *, quiet: bool = False, prob=PROBS) -> ReportFits:
+def fit_for_report(spec: Spec, table: pd.DataFrame, *, prob=PROBS) -> ReportFits:
     """Make every fit of a spec's report, once.
 
     Every form is fitted at every cut-off, with the extrapolation scores
@@ -323,8 +381,6 @@ def fit_for_report(spec: Spec, table: pd.DataFrame, *, quiet: bool = False, prob
         The analysis, as in :func:`build_report`.
     table : pandas.DataFrame
         The runs.
-    quiet : bool
-        No progress on standard error.
     prob : sequence of float
         Interval probabilities of the fits' predictions.
 
@@ -339,10 +395,10 @@ def fit_for_report(spec: Spec, table: pd.DataFrame, *, quiet: bool = False, prob
     """
     forms = tuple(spec.evaluated_forms)
     cutoffs, band_cutoff = _cutoffs(spec)
-    evaluation, fits, reasons = _evaluate(spec, table, cutoffs, quiet)
+    evaluation, fits, reasons = _evaluate(spec, table, cutoffs)
     if not any(_same(band_cutoff, c) for c in cutoffs):
         # The spec's own hold-out is not among the scored cut-offs (or there is none): fit it.
-        band_fits, band_reasons = _fit_at_band(spec, table, forms, band_cutoff, quiet, prob)
+        band_fits, band_reasons = _fit_at_band(spec, table, forms, band_cutoff, prob)
         fits.update(band_fits)
         for benchmark, reason in band_reasons.items():
             reasons.setdefault(benchmark, reason)
@@ -355,7 +411,7 @@ def fit_for_report(spec: Spec, table: pd.DataFrame, *, quiet: bool = False, prob
     at_band = {form: by_benchmark for form, by_benchmark in at_band.items() if by_benchmark}
     direct = tuple(form for form in forms if get_law(form).kind != "two_stage")
     loo_forms = tuple(form for form in direct if form in at_band)
-    loo, loo_failed, pareto_k = _compare_by_loo(spec, {form: at_band[form] for form in loo_forms}, band_keys, quiet)
+    loo, loo_failed, pareto_k = _compare_by_loo(spec, {form: at_band[form] for form in loo_forms}, band_keys)
     return ReportFits(
         forms=forms, direct=direct, two_stage=tuple(form for form in forms if get_law(form).kind == "two_stage"),
         band_cutoff=band_cutoff, evaluation=evaluation, fits=fits, reasons=reasons, band_keys=band_keys,
@@ -375,15 +431,15 @@ def _cutoffs(spec: Spec) -> tuple[list, float | None]:
     return cutoffs, band_cutoff
 
 
-def _evaluate(spec: Spec, table: pd.DataFrame, cutoffs: list, quiet: bool) -> tuple:
+def _evaluate(spec: Spec, table: pd.DataFrame, cutoffs: list) -> tuple:
     """(evaluation, fits, reasons) of every form at every cut-off; (None, {}, {}) without cut-offs."""
     if not cutoffs:
         return None, {}, {}
     from bayes_scaling.pipeline import run_evaluation
 
     forms = spec.evaluated_forms
-    _say(quiet, f"fitting {', '.join(forms)} to {len(spec.benchmarks)} benchmark(s) at {len(cutoffs)} cut-off(s)")
-    evaluation = run_evaluation(spec, table=table, quiet=quiet)
+    _say(f"fitting {', '.join(forms)} to {len(spec.benchmarks)} benchmark(s) at {len(cutoffs)} cut-off(s)")
+    evaluation = run_evaluation(spec, table=table)
     reasons: dict[str, str] = {}
     failed = evaluation.scores[evaluation.scores["status"] != "ok"]
     for row in failed.to_dict("records"):
@@ -391,21 +447,21 @@ def _evaluate(spec: Spec, table: pd.DataFrame, cutoffs: list, quiet: bool) -> tu
     return evaluation, dict(evaluation.fits), reasons
 
 
-def _fit_at_band(spec: Spec, table: pd.DataFrame, forms: tuple, band_cutoff, quiet: bool, prob) -> tuple:
+def _fit_at_band(spec: Spec, table: pd.DataFrame, forms: tuple, band_cutoff, prob) -> tuple:
     """(fits, reasons) of every form with the spec's own hold-out."""
     from bayes_scaling.pipeline import run_spec
 
     fits, reasons = {}, {}
     for form in forms:
-        _say(quiet, f"fitting {form} with the spec's hold-out ({band_cutoff or 'none'})")
-        result = run_spec(replace(spec, form=form), table=table, quiet=quiet, prob=prob)
+        _say(f"fitting {form} with the spec's hold-out ({band_cutoff or 'none'})")
+        result = run_spec(replace(spec, form=form), table=table, prob=prob)
         fits.update({(form, benchmark, band_cutoff): idata for benchmark, idata in result.fits.items()})
         for benchmark, reason in result.skipped.items():
             reasons.setdefault(benchmark, f"{form}: {reason}")
     return fits, reasons
 
 
-def _compare_by_loo(spec: Spec, at_band: dict, band_keys: dict, quiet: bool) -> tuple:
+def _compare_by_loo(spec: Spec, at_band: dict, band_keys: dict) -> tuple:
     """(comparison or None, failures, Pareto k per fit) of the forms of ``at_band``, per benchmark.
 
     Nothing is compared with fewer than two forms; a benchmark is compared
@@ -414,7 +470,7 @@ def _compare_by_loo(spec: Spec, at_band: dict, band_keys: dict, quiet: bool) -> 
     forms = list(at_band)
     if len(forms) < 2:
         return None, (), {}
-    _say(quiet, f"PSIS-LOO of {', '.join(forms)}")
+    _say(f"PSIS-LOO of {', '.join(forms)}")
     frames, failed, pareto_k = [], [], {}
     for benchmark in spec.benchmarks:
         if not all(benchmark in at_band[form] for form in forms):
@@ -621,6 +677,39 @@ def _held_out_error_section(fitted: ReportFits, parts: _Collector, prob: float) 
     return section
 
 
+def _held_out_pit_section(spec: Spec, fitted: ReportFits, parts: _Collector) -> Section:
+    """Whether the held-out runs look like draws from each form's predictive distribution: their PIT values."""
+    from arviz_base import rcParams
+
+    from bayes_scaling.plotting import plot_held_out_pit
+
+    section = Section("Held-out runs under the predictive distribution (PIT)", 3)
+    # The predictive distribution of the report's intervals: with the form-error term unless the spec turns it off.
+    pits = held_out_pits({(form, b): fit for form, by_benchmark in fitted.at_band.items()
+                          for b, fit in by_benchmark.items()}, form_error=None if spec.form_error else False)
+    if pits.empty:
+        section.text("No run lies beyond the cut-off: there is nothing to check.")
+        return section
+    section.text(
+        "The PIT value of a held-out run is the share of its posterior-predictive draws (the draws of the "
+        "predictive intervals above) below its observed accuracy. If the predictive distributions are right, PIT "
+        "values are uniform: 5% below 0.05 and 5% above 0.95 (`below_5`, `above_95`), mean 0.5. Too narrow "
+        "intervals pile them near 0 and 1; predictions that are too high put them low. `p_value`: ArviZ's "
+        "uniformity test (pot_c). The runs of one benchmark share its parameter error, so their PIT values are "
+        "not independent: read the test and the band as warnings, not verdicts."
+    )
+    parts.table(section, "held_out_pit", pit_summary(pits),
+                "PIT values of the held-out runs per form and benchmark (`all`: pooled over benchmarks).")
+    by_form = {form: group["pit"] for form, group in pits.groupby("form", sort=False)}
+    cut = f"runs above {fitted.band_cutoff:.3g} FLOPs" if fitted.band_cutoff else "held-out runs"
+    parts.figure(section, "held_out_pit", partial(plot_held_out_pit, by_form, title=f"PIT of the {cut}"),
+                 "ECDF-PIT per form, pooled over benchmarks: the ECDF of the held-out runs' PIT values minus the "
+                 f"uniform CDF (zero when calibrated), inside ArviZ's {100 * rcParams['stats.envelope_prob']:g}% "
+                 "simultaneous band for independent uniform values; a hump above zero means runs below their "
+                 "predictions, an S shape intervals too narrow.")
+    return section
+
+
 def _loo_section(fitted: ReportFits, parts: _Collector) -> Section:
     section = Section("Interpolation: PSIS-LOO")
     forms = fitted.loo_forms
@@ -762,7 +851,6 @@ def build_report(
     spec: Spec,
     out_dir: str | Path,
     *,
-    quiet: bool = False,
     table: pd.DataFrame | None = None,
     prob=PROBS,
 ) -> ReportResult:
@@ -776,9 +864,8 @@ def build_report(
         plots, LOO and pass@k figures use the fits at ``holdout.max_compute``
         (or the largest cut-off).
     out_dir : path
-        The report folder (created; files in it are overwritten).
-    quiet : bool
-        No progress on standard error.
+        The report folder (created; files in it are overwritten); progress goes to
+        the ``bayes_scaling`` logger.
     table : pandas.DataFrame, optional
         Use this table instead of loading the spec's data.
     prob : sequence of float
@@ -797,7 +884,7 @@ def build_report(
         folder.mkdir(parents=True, exist_ok=True)
     supplied = table is not None
     table = load_table(spec) if table is None else table
-    fitted = fit_for_report(spec, table, quiet=quiet, prob=prob)
+    fitted = fit_for_report(spec, table, prob=prob)
     spec_text = spec_to_toml(spec)
     widest = max(prob)
     tag = f"{100 * widest:g}"
@@ -809,16 +896,16 @@ def build_report(
                      _duel_section(fitted, parts, tag)]
         if not len(fitted.evaluation.direct_vs_two_stage):
             sections.append(_held_out_error_section(fitted, parts, widest))
+        sections.append(_held_out_pit_section(spec, fitted, parts))
     sections += [_loo_section(fitted, parts), *_pass_at_k_sections(fitted, parts, prob),
                  _interval_calibration_section(spec, parts), _diagnostics_section(fitted, parts),
                  _provenance_section(spec, table, supplied), _spec_section(spec_text), _software_section(parts),
                  _regenerate_section(out, supplied)]
-    return _write_report(out, f"Bayesian scaling-law report: {spec.name}", sections, parts, spec_text, fitted,
-                         quiet)
+    return _write_report(out, f"Bayesian scaling-law report: {spec.name}", sections, parts, spec_text, fitted)
 
 
 def _write_report(out: Path, title: str, sections: list[Section], parts: _Collector, spec_text: str,
-                  fitted: ReportFits, quiet: bool) -> ReportResult:
+                  fitted: ReportFits) -> ReportResult:
     """Render the sections, write them with the spec and the tables, and say what was written."""
     spec_file = out / "spec.toml"
     spec_file.write_text(spec_text)
@@ -831,6 +918,6 @@ def _write_report(out: Path, title: str, sections: list[Section], parts: _Collec
         frame.to_csv(path, index=False)
         files.append(path)
     files += [path for paths in parts.figures.values() for path in paths]
-    _say(quiet, f"wrote {html_path} and {md_path}")
+    _say(f"wrote {html_path} and {md_path}")
     return ReportResult(out_dir=out, html=html_path, markdown=md_path, spec_file=spec_file, figures=parts.figures,
                         tables=parts.tables, fits=fitted.fits, sections=[s.title for s in sections], files=files)

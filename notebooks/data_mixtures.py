@@ -110,7 +110,7 @@ for data in mixture_data.values():
     print(data.summary())
 
 # %%
-mixture_fits = dict(zip(mixture_data, bs.fit_many(list(mixture_data.values()), "power_law", seed=0, quiet=True,
+mixture_fits = dict(zip(mixture_data, bs.fit_many(list(mixture_data.values()), "power_law", seed=0,
                                                   retry=RETRY, **SAMPLER)))
 diagnostics_table(mixture_fits)
 
@@ -171,7 +171,7 @@ gadre = bs.load_dataset("gadre2024")
 gadre_data = {(b, g): bs.select(gadre, b, group=g, dataset="gadre2024") for b in GADRE_BENCHMARKS for g in GROUPS}
 for data in gadre_data.values():
     print(data.summary())
-gadre_fits = dict(zip(gadre_data, bs.fit_many(list(gadre_data.values()), "additive_nd", seed=0, quiet=True,
+gadre_fits = dict(zip(gadre_data, bs.fit_many(list(gadre_data.values()), "additive_nd", seed=0,
                                               retry=RETRY, **SAMPLER)))
 diagnostics_table(gadre_fits)
 

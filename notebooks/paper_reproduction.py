@@ -105,7 +105,7 @@ def diagnostics_table(fits):
 # Bayesian only). Splits that cannot be fitted are listed with the reason, not dropped.
 
 # %%
-result = run_evaluation(spec, quiet=True)
+result = run_evaluation(spec)
 diagnostics_table(result.fits)
 
 # %%
@@ -168,7 +168,7 @@ table = load_table(spec)
 loo_benchmarks = LOO_BENCHMARKS or spec.benchmarks
 loo_data = [bs.select(table, b, spec.metric, tpr=spec.tpr, max_compute=spec.max_compute) for b in loo_benchmarks]
 loo_fits = {
-    form: dict(zip(loo_benchmarks, bs.fit_many(loo_data, form, seed=0, quiet=True, retry=RETRY, **SAMPLER)))
+    form: dict(zip(loo_benchmarks, bs.fit_many(loo_data, form, seed=0, retry=RETRY, **SAMPLER)))
     for form in LOO_FORMS
 }
 diagnostics_table({(form, b): fit for form, fits in loo_fits.items() for b, fit in fits.items()})

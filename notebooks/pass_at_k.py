@@ -110,7 +110,7 @@ def diagnostics_table(fits):
 # ## Fit, all benchmarks in one compiled program
 
 # %%
-fits = dict(zip(datasets, bs.fit_many(list(datasets.values()), "pass_at_k", seed=0, quiet=True, retry=RETRY,
+fits = dict(zip(datasets, bs.fit_many(list(datasets.values()), "pass_at_k", seed=0, retry=RETRY,
                                       **SAMPLER)))
 diagnostics_table(fits)
 

@@ -83,7 +83,7 @@ data.fitted[["run_id", "params", "tokens", "flops", "value", "chance"]].tail()
 # fails. Fast mode skips the retry, so a fit there may carry a warning that full mode would cure.
 
 # %%
-idata = bs.fit(data, form="power_law", seed=0, quiet=True, retry=RETRY, **SAMPLER)
+idata = bs.fit(data, form="power_law", seed=0, retry=RETRY, **SAMPLER)
 diagnostics = bs.diagnose(idata)
 print(idata.attrs["formula"])
 print("diagnostics:", diagnostics)

@@ -15,7 +15,7 @@ import jax.monitoring as jax_monitoring
 #: Small sampler settings for tests: enough for stable intervals, quick to run.
 # No automatic retry: a test that checks R-hat or ESS checks this sampler run,
 # not a second one (test_reliability tests the retry itself).
-FAST = dict(num_warmup=500, num_samples=500, num_chains=4, quiet=True, retry=False)
+FAST = dict(num_warmup=500, num_samples=500, num_chains=4, retry=False)
 
 
 def simulate_power_law(log_a, alpha, sigma, *, n=30, chance=0.25, seed=0, lo=1e18, hi=1e21, benchmark="sim"):
@@ -57,6 +57,20 @@ def conjugate_split_record(rng, dataset, tau, power, n_fit=20, n_held=8, sigma=0
                        largest_fitted=1e21, held=held, mean_draws=theta[:, :1] - theta[:, 1:] * x_held[None, :],
                        sigma=np.full(400, sigma), nu=np.full(400, 1e6), fitted_inputs={"log_compute": x_fit},
                        fitted_z=z_fit, held_inputs={"log_compute": x_held})
+
+
+@pytest.fixture(autouse=True)
+def _package_logger_as_a_library_has_it():
+    """Each test starts with the ``bayes_scaling`` logger unconfigured (a CLI test configures it for
+    its process: level, its own handler, no propagation, which would hide records from ``caplog``)."""
+    import logging
+
+    logger = logging.getLogger("bayes_scaling")
+    logger.setLevel(logging.NOTSET)
+    logger.propagate = True
+    for handler in [h for h in logger.handlers if getattr(h, "bayes_scaling_cli", False)]:
+        logger.removeHandler(handler)
+    yield
 
 
 @pytest.fixture(scope="session")

@@ -1,10 +1,12 @@
 """Comparing forms (LOO), scoring extrapolation, and the decision tools, on data where the answer is known."""
 
+import arviz_stats
 import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
 from arviz_base import from_dict
+from scipy.special import logsumexp
 
 import bayes_scaling as bs
 from bayes_scaling.decisions import compare_groups, compute_for_accuracy
@@ -73,6 +75,49 @@ def test_exact_refits_agree_with_psis_where_it_is_reliable(form_fits):
     np.testing.assert_allclose(exact.pointwise.loc[refitted, "elpd_i"], psis.pointwise.loc[refitted, "elpd_i"],
                                atol=0.15)
     assert exact.elpd == pytest.approx(exact.pointwise["elpd_i"].sum())
+
+
+def test_refitted_loo_aggregates_as_arviz_does(form_fits):
+    # After exact refits, elpd, se and p_loo must be ArviZ's aggregates of the
+    # pointwise values (arviz_stats' loo_summary and reloo), computed here from
+    # the definitions: se = sqrt(n var(elpd_i, ddof=1)); p_loo = lppd - elpd,
+    # lppd_i = log mean_s p(y_i | theta_s) over the full fit's draws. Both are
+    # sums of the same numbers in another order, so they agree to rounding
+    # (1e-10 relative). A ddof=0 standard error would be off by sqrt(40/39), 1.3%,
+    # and a p_loo left at its PSIS value by the refits' change in elpd_i (0.01 or more).
+    fit = form_fits["power_law"]
+    k = loo(fit, refit=False).pointwise["pareto_k"].to_numpy()
+    exact = loo(fit, k_threshold=np.sort(k)[-3])
+    assert exact.n_refits == 2
+    elpd_i = exact.pointwise["elpd_i"].to_numpy()
+    n = elpd_i.size
+    log_lik = np.asarray(fit["log_likelihood"]["y"]).reshape(-1, n)  # (chain x draw, run)
+    lppd_i = logsumexp(log_lik, axis=0) - np.log(log_lik.shape[0])
+    assert exact.elpd == pytest.approx(elpd_i.sum(), rel=1e-10)
+    assert exact.se == pytest.approx(np.sqrt(n * np.var(elpd_i, ddof=1)), rel=1e-10)
+    assert exact.p_loo == pytest.approx(lppd_i.sum() - elpd_i.sum(), rel=1e-10)
+    # reloo's record of the refitted runs: Pareto k 0, p_loo_i = lppd_i - exact elpd_i.
+    refitted = (exact.pointwise["method"] == "exact").to_numpy()
+    np.testing.assert_array_equal(np.asarray(exact.elpd_data.pareto_k)[refitted], 0.0)
+    np.testing.assert_allclose(np.asarray(exact.elpd_data.p_loo_i)[refitted], (lppd_i - elpd_i)[refitted],
+                               rtol=1e-10)
+    # The refits did change p_loo: the check above is not of PSIS's own value.
+    assert abs(exact.p_loo - loo(fit, refit=False).p_loo) > 1e-6
+
+
+def test_loo_without_refits_is_arviz_loo(form_fits):
+    # No Pareto k above good_k in this fit (asserted), so nothing is refitted and
+    # the result is arviz_stats.loo's, exactly.
+    fit = form_fits["power_law"]
+    reference = arviz_stats.loo(fit, pointwise=True, var_name="y")
+    assert (np.asarray(reference.pareto_k) <= reference.good_k).all()
+    for result in (loo(fit), loo(fit, refit=False)):
+        assert result.n_refits == 0 and (result.pointwise["method"] == "psis").all()
+        data = result.elpd_data
+        assert (data.elpd, data.se, data.p, data.warning, data.good_k) == (
+            reference.elpd, reference.se, reference.p, reference.warning, reference.good_k)
+        np.testing.assert_array_equal(np.asarray(data.elpd_i), np.asarray(reference.elpd_i))
+        np.testing.assert_array_equal(np.asarray(data.pareto_k), np.asarray(reference.pareto_k))
 
 
 def test_compare_checks_its_inputs(form_fits, arc_easy_fit):

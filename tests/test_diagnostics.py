@@ -2,15 +2,18 @@
 
 Every chain here is built by hand (seeded), so each check is shown against a
 known failure: a regression that hid non-mixing chains, sticky chains, poor
-energy exploration or divergences would turn these red, where assertions of
-the form ``max_rhat <= 1.01`` on good fits cannot.
+energy exploration, divergences or trajectories cut at the maximum tree
+depth would turn these red, where assertions of the form ``max_rhat <= 1.01``
+on good fits cannot.
 """
+
+import json
 
 import numpy as np
 import pytest
 from arviz_base import from_dict
 
-from bayes_scaling.diagnostics import BFMI_MIN, ESS_MIN, RHAT_MAX, diagnose
+from bayes_scaling.diagnostics import BFMI_MIN, ESS_MIN, RHAT_MAX, diagnose, tree_depth
 
 CHAINS, DRAWS = 4, 1000
 
@@ -70,3 +73,64 @@ def test_divergences_are_counted_and_reported():
     diagnostics = diagnose(_fit(np.random.default_rng(5).standard_normal((CHAINS, DRAWS)), diverging=diverging))
     assert diagnostics.n_divergent == 3 and diagnostics.divergent_fraction == pytest.approx(3 / (CHAINS * DRAWS))
     assert [w["message"] for w in diagnostics.warnings()] == ["3 divergent transitions"]
+
+
+def _fit_with_steps(n_steps, diverging=None, max_tree_depth=None):
+    """A well-mixed fit whose draws took ``n_steps`` leapfrog steps; its sampler record names ``max_tree_depth``."""
+    rng = np.random.default_rng(6)
+    stats = {"energy": rng.standard_normal((CHAINS, DRAWS)), "n_steps": n_steps,
+             "diverging": np.zeros((CHAINS, DRAWS), bool) if diverging is None else diverging}
+    idata = from_dict({"posterior": {"alpha": rng.standard_normal((CHAINS, DRAWS))}, "sample_stats": stats})
+    if max_tree_depth is not None:
+        idata.attrs["sampler"] = json.dumps({"max_tree_depth": max_tree_depth})
+    return idata
+
+
+def test_draws_at_the_maximum_tree_depth_are_counted_and_warned_about():
+    # Depth 10 (the default limit) is 512 to 1023 steps: the tenth doubling begun,
+    # completed (1023) or stopped by a U-turn inside it (600). A divergent draw at
+    # 1023 steps does not count (Stan does not count the doubling that diverged).
+    n_steps = np.full((CHAINS, DRAWS), 7)
+    n_steps[0, :5] = 1023
+    n_steps[1, 0] = 600
+    n_steps[2, 0] = 1023
+    diverging = np.zeros((CHAINS, DRAWS), bool)
+    diverging[2, 0] = True
+    diagnostics = diagnose(_fit_with_steps(n_steps, diverging, max_tree_depth=10))
+    assert diagnostics.max_tree_depth == 10 and diagnostics.n_max_tree_depth == 6
+    assert diagnostics.tree_depth_fraction == pytest.approx(6 / (CHAINS * DRAWS))
+    tree = [w for w in diagnostics.warnings() if w["check"] == "tree_depth"]
+    assert len(tree) == 1 and tree[0]["value"] == 6
+    assert tree[0]["message"].startswith("6 of 4000 draws (0.15%) hit the maximum tree depth 10")
+    assert tree[0]["message"] in diagnostics.problems() and tree[0]["message"] in str(diagnostics)
+    assert json.loads(diagnostics.to_json())["n_max_tree_depth"] == 6
+    # Slow, not wrong: the divergence fails the fit, the tree depth alone would not.
+    assert not diagnostics.ok
+    alone = diagnose(_fit_with_steps(n_steps, max_tree_depth=10))
+    assert alone.n_max_tree_depth == 7 and alone.ok and [w["check"] for w in alone.warnings()] == ["tree_depth"]
+
+
+def test_trajectories_below_the_limit_raise_no_tree_depth_warning():
+    # Up to 511 steps is depth 9 at most, one doubling short of the limit 10
+    # (the default, also when the fit records no sampler settings).
+    n_steps = np.random.default_rng(7).integers(1, 512, size=(CHAINS, DRAWS))
+    n_steps[0, 0] = 511
+    for idata in (_fit_with_steps(n_steps, max_tree_depth=10), _fit_with_steps(n_steps)):
+        diagnostics = diagnose(idata)
+        assert diagnostics.n_max_tree_depth == 0 and diagnostics.max_tree_depth == 10
+        assert diagnostics.ok and "tree_depth" not in [w["check"] for w in diagnostics.warnings()]
+
+
+def test_the_fits_own_tree_depth_limit_is_used():
+    # A fit sampled with max_tree_depth 5 saturates at 16-31 steps; the argument overrides the record.
+    n_steps = np.full((CHAINS, DRAWS), 15)
+    n_steps[3, :10] = 31
+    assert diagnose(_fit_with_steps(n_steps, max_tree_depth=5)).n_max_tree_depth == 10
+    assert diagnose(_fit_with_steps(n_steps, max_tree_depth=5), max_tree_depth=4).n_max_tree_depth == CHAINS * DRAWS
+    assert diagnose(_fit_with_steps(n_steps, max_tree_depth=6)).n_max_tree_depth == 0
+
+
+def test_tree_depth_from_leapfrog_steps():
+    # Depth d spans 2**(d-1) to 2**d - 1 steps.
+    steps = [1, 2, 3, 4, 7, 8, 511, 512, 1023, 1024]
+    np.testing.assert_array_equal(tree_depth(steps), [1, 2, 2, 3, 3, 4, 9, 10, 10, 11])

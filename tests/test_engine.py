@@ -105,8 +105,8 @@ def test_one_bad_dataset_does_not_spoil_the_others():
     bad = bs.normalise_table(simulate_power_law(0.2, 0.15, 0.0, n=3, seed=9))
     bad["value"] = bad["value"].iloc[0]
     datasets = [bs.select(t, "sim") for t in (good[0], bad, good[1], good[2])]
-    fits = bs.fit_many(datasets, quiet=True, num_warmup=500, num_samples=500, retry=False)
-    alone = bs.fit(datasets[2], quiet=True, num_warmup=500, num_samples=500, seed=1, retry=False)
+    fits = bs.fit_many(datasets, num_warmup=500, num_samples=500, retry=False)
+    alone = bs.fit(datasets[2], num_warmup=500, num_samples=500, seed=1, retry=False)
     for index in (0, 2, 3):
         diagnostics = bs.diagnose(fits[index])
         assert diagnostics.max_rhat <= 1.01 and diagnostics.n_divergent == 0, index

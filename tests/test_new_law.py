@@ -72,7 +72,7 @@ def law():
 @pytest.fixture(scope="module")
 def fits(law, dclm):
     data = bs.select(dclm, "arc_easy", tpr=20, max_compute=1e21)
-    return {form: bs.fit(data, form, quiet=True, seed=2, **FAST) for form in (law.name, "power_law")}
+    return {form: bs.fit(data, form, seed=2, **FAST) for form in (law.name, "power_law")}
 
 
 def test_the_readme_shows_this_law():
@@ -123,7 +123,7 @@ def test_fits_and_predicts(law, fits):
 
 
 def test_evaluated_with_the_paper_method_beside_it(law, dclm):
-    scores = evaluate(dclm, ["arc_easy"], forms=[law.name], cutoffs=[1e21], quiet=True, seed=2, **FAST)
+    scores = evaluate(dclm, ["arc_easy"], forms=[law.name], cutoffs=[1e21], seed=2, **FAST)
     assert list(scores["method"]) == ["bayes", "paper"] and (scores["status"] == "ok").all()
     bayes, paper = scores.set_index("method").loc[["bayes", "paper"], "mae"]
     # Both fit the same curve family to the same runs: their medians' errors on the
@@ -154,7 +154,7 @@ def test_fast_calibration(law):
 def test_report(law, dclm, tmp_path):
     spec = Spec(name="new_law", dataset="krajewski2025_dclm", benchmarks=("arc_easy",), metric="acc", tpr=20,
                 max_compute=1e21, forms=(law.name, "power_law"), seed=2, **FAST)
-    result = build_report(spec, tmp_path, quiet=True, table=dclm)
+    result = build_report(spec, tmp_path, table=dclm)
     html = (tmp_path / "report.html").read_text()
     assert law.name in html
     scores = result.tables["scores"]

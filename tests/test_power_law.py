@@ -92,4 +92,4 @@ def test_unknown_prior_name_is_rejected(dclm):
 
     data = bs.select(dclm, "sciq", tpr=20)
     with pytest.raises(bs.SpecError, match="law 'power_law' has no parameter 'beta'"):
-        bs.fit(data, priors={"beta": dist.Normal(0, 1)}, quiet=True)
+        bs.fit(data, priors={"beta": dist.Normal(0, 1)})

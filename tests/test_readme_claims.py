@@ -214,7 +214,7 @@ def test_failed_fits_are_retried_in_one_batch_and_the_summary_says_so(sampler_ca
     assert not bool(pd.read_csv(tmp_path / "once" / "summary.csv")["retried"].iloc[0])
 
 
-def test_an_emerging_benchmark_is_not_retried(sampler_calls, capsys):
+def test_an_emerging_benchmark_is_not_retried(sampler_calls, caplog):
     # A fit whose extrapolations are refused (runs near chance, fewer than 6 above) cannot be
     # mended by a longer warm-up: retrying it costs time (the demo's MMLU took 6.5 s) and
     # fails again. Catches a retry that ignores this, or a decline that is not said.
@@ -222,13 +222,14 @@ def test_an_emerging_benchmark_is_not_retried(sampler_calls, capsys):
     emerging = simulate_power_law(-0.5, 0.15, 0.03, n=9, seed=6)
     emerging.loc[:4, "value"] = 0.25  # five runs at chance, four above it
     emerging = select_sim(emerging)
+    caplog.set_level("INFO", logger="bayes_scaling")
     assert len(emerging.fitted) == 4 and (emerging.excluded["reason"] == "near_chance").sum() == 5
-    first, second = fit_many([emerging, clean], "power_law", **FAST | {"quiet": False, "retry": True}, seed=0)
+    first, second = fit_many([emerging, clean], "power_law", **FAST | {"retry": True}, seed=0)
     # Every fit fails (ESS threshold out of reach); only the clean one is refitted.
     assert [call["fits"] for call in sampler_calls] == [2, 1]
     assert "retry" not in first.attrs and "runs above chance" in first.attrs["retry_declined"]
     assert "retry" in second.attrs and "retry_declined" not in second.attrs
-    assert "not retrying 1 fit(s) that cannot extrapolate" in capsys.readouterr().err
+    assert "not retrying 1 fit(s) that cannot extrapolate" in caplog.text
 
 
 # -------------------------------------------------------- 5. environment

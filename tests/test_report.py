@@ -145,7 +145,7 @@ def parse_markdown(text: str) -> dict:
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
-    return build_report(SMALL, tmp_path_factory.mktemp("report") / "small_mc", quiet=True)
+    return build_report(SMALL, tmp_path_factory.mktemp("report") / "small_mc")
 
 
 @pytest.fixture(scope="module")
@@ -178,13 +178,14 @@ def test_sections(report, page):
     titles = [title for _, title in page.headings]
     for title in ("Overview", "Fits and held-out runs", "Extrapolation to larger runs", "Scores per benchmark",
                   "Pooled over benchmarks", "Direct against two-stage", "Held-out error",
+                  "Held-out runs under the predictive distribution (PIT)",
                   "Interpolation: PSIS-LOO", "Sampling diagnostics", "Provenance", "Spec", "Software", "Regenerate"):
         assert title in titles
     assert "pass@k" not in titles  # no pass@k law in this spec
     assert titles == [page.headings[0][1], *report.sections]
     assert "How far to trust the intervals" in titles  # the measured coverage behind every interval
     assert set(report.figures) == {"bands_power_law", "bands_saturating_power_law", "forest_held_out_error",
-                                   "reliability"}
+                                   "held_out_pit", "reliability"}
 
 
 def test_tables_hold_one_row_per_benchmark(report, page):
@@ -206,6 +207,10 @@ def test_tables_hold_one_row_per_benchmark(report, page):
     for row in errors.itertuples():
         expected = bayes[row.form].mean() if row.benchmark == "all" else bayes[(row.form, row.benchmark)]
         assert abs(row.mae_of_median - expected) < 0.002, (row.form, row.benchmark, row.mae_of_median, expected)
+    pit = report.tables["held_out_pit"]
+    assert sorted(pit["benchmark"]) == sorted(errors["benchmark"]) and (pit["n_refused"] == 0).all()
+    assert (pit["n_held_out"] == np.where(pit["benchmark"] == "all", 34, 17)).all()
+    assert pit["p_value"].between(0, 1).all() and pit["mean_pit"].between(0, 1).all()
     loo = report.tables["loo"]
     assert sorted(loo["benchmark"]) == ["arc_easy", "arc_easy", "hellaswag", "hellaswag"]
     assert loo.groupby("benchmark")["weight"].sum().to_numpy() == pytest.approx([1.0, 1.0])
@@ -223,11 +228,27 @@ def test_tables_hold_one_row_per_benchmark(report, page):
     assert "interpolation" in text and "LOO scores runs inside the fitted compute range" in text
 
 
+def test_held_out_pit_matches_the_scored_intervals(report):
+    # The PIT values come from the draws the scores' 90% intervals come from
+    # (seed 0, the same form-error term): a run is inside its interval exactly
+    # when its PIT value lies in the central 90%, so the share outside that
+    # band is 1 - coverage_90, up to a run within a draw of an interval's end
+    # (2000 draws here: none expected among 17 runs; one allowed).
+    pit = report.tables["held_out_pit"].set_index(["form", "benchmark"])
+    scores = report.tables["scores"]
+    for row in scores[scores["method"] == "bayes"].itertuples():
+        shares = pit.loc[(row.form, row.benchmark)]
+        inside = 1 - shares["below_5"] - shares["above_95"]
+        assert abs(inside - row.coverage_90) <= 1 / row.n_held_out + 1e-9, (row.form, row.benchmark)
+    text = html.unescape(report.html.read_text(encoding="utf-8"))
+    assert "ECDF-PIT per form" in text and "99% simultaneous band" in text
+
+
 def test_markdown_says_what_the_html_says(report, page, markdown):
     assert markdown["headings"] == page.headings
     assert len(markdown["tables"]) == len(page.tables)
-    for md_rows, html_table in zip(markdown["tables"], page.tables):
-        assert md_rows == html_table["rows"], html_table["id"]
+    for md_rows, page_table in zip(markdown["tables"], page.tables):
+        assert md_rows == page_table["rows"], page_table["id"]
     assert len(markdown["images"]) == len(page.images)
     for target in markdown["images"]:
         assert target.startswith("figures/") and target.endswith(".png")
@@ -305,7 +326,7 @@ def test_direct_against_two_stage_section(report, tmp_path, monkeypatch):
     evaluation = pipeline.EvaluationResult(scores=report.tables["scores"], summary=report.tables["pooled"],
                                            direct_vs_two_stage=duel, fits=fits)
     monkeypatch.setattr(pipeline, "run_evaluation", lambda *args, **kwargs: evaluation)
-    result = build_report(replace(SMALL, forms=("power_law",)), tmp_path, quiet=True)
+    result = build_report(replace(SMALL, forms=("power_law",)), tmp_path)
     assert list(result.tables["direct_vs_two_stage"]["benchmark"]) == ["arc_easy", "hellaswag", "all"]
     assert "forest_direct_vs_two_stage" in result.figures and "forest_held_out_error" not in result.figures
     page = parse_html(result.html)
@@ -384,10 +405,11 @@ def test_pass_at_k_report_from_the_command_line(tmp_path, capsys):
     page = parse_html(out / "report.html")
     markdown = parse_markdown((out / "report.md").read_text(encoding="utf-8"))
     assert markdown["headings"] == page.headings and "pass@k" in [title for _, title in page.headings]
-    for name in ("bands_pass_at_k", "pass_at_k_pass_at_k", "compute_vs_k_pass_at_k", "forest_held_out_error"):
+    for name in ("bands_pass_at_k", "pass_at_k_pass_at_k", "compute_vs_k_pass_at_k", "forest_held_out_error",
+                 "held_out_pit"):
         for suffix in (".png", ".pdf"):
             assert (out / "figures" / f"{name}{suffix}").stat().st_size > 5_000, name
-    assert len(page.images) == 5  # the four above and the reliability diagram of the intervals
+    assert len(page.images) == 6  # the five above and the reliability diagram of the intervals
     errors = pd.read_csv(out / "tables" / "held_out_error.csv")
     # Held out: the runs above 1e22 FLOPs (Pythia-6.9B and 12B), at each of their k.
     beyond = table[(table["run_id"] != "pythia-70m") & (table["flops"] > 1e22)]
@@ -405,7 +427,7 @@ def test_pass_at_k_report_from_the_command_line(tmp_path, capsys):
 @pytest.mark.slow
 def test_dclm_report_end_to_end(tmp_path):
     spec = replace(load_spec(MODELS / "dclm_report.toml"), benchmarks=("arc_easy", "hellaswag"), **DRAWS)
-    result = build_report(spec, tmp_path, quiet=True)
+    result = build_report(spec, tmp_path)
     duel = result.tables["direct_vs_two_stage"]
     assert list(duel["benchmark"]) == ["arc_easy", "hellaswag", "all"]
     # P(direct closer) agrees with the posterior of the difference d = MAE_direct - MAE_two_stage.

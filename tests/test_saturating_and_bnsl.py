@@ -32,7 +32,7 @@ BENCHMARKS = ["arc_easy", "hellaswag"]
 #: mostly do not, but not at every seed (R-hat 1.017, tail ESS 143 at one).
 #: So BNSL runs as a user's fit does: default draws, and the automatic retry
 #: (twice the warm-up and draws, target acceptance 0.95) of a fit that fails a check.
-BNSL_SETTINGS = dict(num_warmup=1000, num_samples=1000, num_chains=4, quiet=True, retry=True)
+BNSL_SETTINGS = dict(num_warmup=1000, num_samples=1000, num_chains=4, retry=True)
 
 
 def simulate(law, theta, sigma, *, n=40, chance=0.25, seed=0, lo=1e18, hi=1e22, benchmark="sim"):

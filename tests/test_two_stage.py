@@ -26,7 +26,7 @@ from references import NONLINEAR, assert_matches_reference
 # 4 x 500 draws scatters between 1.005 and 1.016 across seeds on HellaSwag and PIQA
 # (measured), i.e. the 1.01 threshold would be met by luck. With 4 x 1000 it stays
 # at or below 1.006 on both.
-DRAWS = dict(num_warmup=500, num_samples=1000, num_chains=4, quiet=True, retry=False)
+DRAWS = dict(num_warmup=500, num_samples=1000, num_chains=4, retry=False)
 CHANCE = 0.25
 
 #: Paper-notation truth of the simulation: a DCLM-like loss curve (3.6 nats at 1e18
@@ -102,7 +102,7 @@ def test_unknown_loss_benchmark_names_the_ones_present(dclm):
 
 def test_fit_without_losses_says_how_to_select(dclm):
     with pytest.raises(bs.DataError, match="select_two_stage"):
-        bs.fit(bs.select(dclm, "arc_easy", tpr=20), "two_stage", quiet=True)
+        bs.fit(bs.select(dclm, "arc_easy", tpr=20), "two_stage")
 
 
 def test_law_select_data_passes_the_loss_benchmark(dclm):

@@ -125,7 +125,7 @@ def test_too_few_usable_points_names_the_benchmark():
     data = bs.select(table, "sim")
     assert data.summary() == "sim / acc: 2 fitted, 0 held out, 4 excluded (4 near chance)"
     with pytest.raises(DataError, match=r"sim / acc: 2 fitted.*2 usable points, but power_law needs at least 3"):
-        bs.fit(data, quiet=True)
+        bs.fit(data)
 
 
 @pytest.mark.parametrize(
@@ -145,7 +145,7 @@ def test_selection_errors_name_the_option(dclm, kwargs, message):
 def test_unknown_form_lists_known_ones(dclm):
     data = bs.select(dclm, "arc_easy", tpr=20)
     with pytest.raises(bs.SpecError, match="unknown form 'powerlaw'; known forms: .*power_law"):
-        bs.fit(data, "powerlaw", quiet=True)
+        bs.fit(data, "powerlaw")
 
 
 # ------------------------------------------------ regressions found by tests/test_fuzz.py
