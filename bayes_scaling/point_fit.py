@@ -21,20 +21,16 @@ Least squares
 
 from __future__ import annotations
 
-import ctypes
 import functools
-import glob
-import os
 from collections.abc import Callable, Mapping, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-import scipy
 from scipy.optimize import minimize
 from scipy.stats import qmc
+from threadpoolctl import threadpool_limits
 
 from bayes_scaling.errors import DataError
 from bayes_scaling.transforms import SCALES
@@ -209,41 +205,15 @@ def huber_objective(curve: Curve, names: tuple[str, ...], inputs: Mapping, targe
 
 
 # --------------------------------------------------------------------------- BLAS threads
-@functools.cache
-def _scipy_openblas():
-    """``(get_num_threads, set_num_threads)`` of the OpenBLAS bundled with scipy's wheels, or None."""
-    root = os.path.dirname(scipy.__file__)
-    patterns = [os.path.join(root, os.pardir, "scipy.libs", "*openblas*"), os.path.join(root, ".dylibs", "*openblas*")]
-    for path in sorted(p for pattern in patterns for p in glob.glob(pattern)):
-        try:
-            library = ctypes.CDLL(path)  # already loaded by scipy: this returns the same handle
-            return library.scipy_openblas_get_num_threads, library.scipy_openblas_set_num_threads
-        except (OSError, AttributeError):
-            continue
-    return None
-
-
-@contextmanager
 def one_blas_thread():
-    """Run scipy's BLAS on one thread inside the block, and restore it after.
+    """Run BLAS on one thread inside the block (threadpoolctl), and restore it after.
 
     L-BFGS-B calls BLAS on vectors of a few numbers at every iteration, and
     OpenBLAS hands each call to its thread pool: on a busy 2-core machine that
     made fits 5-30 times slower (10 starts of eq. 10 on ARC-Easy: 1.3-7.6 s
-    with two threads, 0.24-0.38 s with one). This does what threadpoolctl
-    does, for the one library involved; with another BLAS nothing changes.
+    with two threads, 0.24-0.38 s with one).
     """
-    functions = _scipy_openblas()
-    if functions is None:
-        yield
-        return
-    get_threads, set_threads = functions
-    threads = get_threads()
-    set_threads(1)
-    try:
-        yield
-    finally:
-        set_threads(threads)
+    return threadpool_limits(limits=1, user_api="blas")
 
 
 # --------------------------------------------------------------------------- a law's paper method

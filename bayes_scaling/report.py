@@ -29,16 +29,16 @@ sections as HTML and Markdown.
 from __future__ import annotations
 
 import hashlib
-import json
 import platform
 import logging
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+import tomli_w
 import pandas as pd
 
 from bayes_scaling.diagnostics import BFMI_MIN, ESS_MIN, RHAT_MAX, diagnose
@@ -55,7 +55,7 @@ from bayes_scaling.report_render import (
     render_html,
     render_markdown,
 )
-from bayes_scaling.specs import SECTIONS, Spec
+from bayes_scaling.specs import Spec
 
 logger = logging.getLogger(__name__)
 
@@ -106,37 +106,22 @@ class ReportResult:
 # ----------------------------------------------------------------- the spec as TOML
 
 
-def _toml_value(value) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, np.integer)):
-        return str(int(value))
-    if isinstance(value, (float, np.floating)):
-        return repr(float(value))  # 1e+21, inf and nan are TOML floats as Python writes them
-    if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)  # JSON string escapes are TOML basic-string escapes
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{ " + ", ".join(f"{json.dumps(str(k))} = {_toml_value(v)}" for k, v in value.items()) + " }"
-    raise SpecError(f"cannot write {value!r} to TOML")
-
-
 def spec_to_toml(spec: Spec) -> str:
     """A spec as TOML that :func:`bayes_scaling.specs.load_spec` reads back to an equal spec.
 
     Every field is written, defaults included, except empty ones, so the file
-    states the whole analysis.
+    states the whole analysis. Written by tomli-w, the TOML writer of the tomli
+    family that Python's own reader comes from.
     """
-    values = asdict(spec)
-    lines = [f"name = {_toml_value(spec.name)}"]
-    for section, keys in SECTIONS.items():
-        items = [(key, values[key]) for key in keys
-                 if key in values and values[key] is not None and not (
-                     isinstance(values[key], (dict, tuple, list)) and len(values[key]) == 0)]
-        if items:
-            lines += ["", f"[{section}]", *(f"{key} = {_toml_value(value)}" for key, value in items)]
-    return "\n".join(lines) + "\n"
+    document = {"name": spec.name}
+    for section, values in spec.sections().items():
+        if section == "name":
+            continue
+        kept = {key: value for key, value in values.items()
+                if value is not None and not (isinstance(value, (dict, list)) and len(value) == 0)}
+        if kept:
+            document[section] = kept
+    return tomli_w.dumps(document)
 
 
 # ----------------------------------------------------------------- computations
