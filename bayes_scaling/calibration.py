@@ -24,6 +24,8 @@ full one and prints the table summarised in the README.
 
 from __future__ import annotations
 
+import logging
+
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -33,9 +35,13 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 from numpyro.infer import Predictive
+from tqdm.auto import tqdm
 
 from bayes_scaling.engine import MIN_BATCH, sample_batch
 from bayes_scaling.laws import get_law, raw_inputs, rescale_inputs
+from bayes_scaling.logs import bar_disabled, show_progress
+
+logger = logging.getLogger(__name__)
 
 #: The simulated ladder: compute budgets from 1e18 to 1e22 FLOPs.
 LADDER = (1e18, 1e22)
@@ -155,7 +161,8 @@ def sbc(
     ]
     chunk = chunk or n_sims
     rows, rhats, divergences = [], [], []
-    for start in range(0, n_sims, chunk):
+    chunks = range(0, n_sims, chunk)
+    for start in tqdm(chunks, desc=f"sbc: {form}", disable=bar_disabled(show_progress(logger)), leave=False):
         block = list(range(start, min(start + chunk, n_sims)))
         batch = sampler(law, priors, [inputs] * len(block), [ys[i] for i in block], seed=seed + 1 + start,
                         **settings)
