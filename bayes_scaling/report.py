@@ -45,7 +45,7 @@ from bayes_scaling.diagnostics import BFMI_MIN, ESS_MIN, RHAT_MAX, diagnose
 from bayes_scaling.errors import BayesScalingError, DataError, SpecError
 from bayes_scaling.fits import curve_draws, held_out_frame, summary_columns
 from bayes_scaling.laws import get_law
-from bayes_scaling.loo import INTERPOLATION_NOTE, compare_forms
+from bayes_scaling.loo import INTERPOLATION_NOTE, compare_forms, loo_pit
 from bayes_scaling.predict import PROBS
 from bayes_scaling.report_render import (
     PROBLEM_MARK,
@@ -696,6 +696,8 @@ def _held_out_pit_section(spec: Spec, fitted: ReportFits, parts: _Collector) -> 
 
 
 def _loo_section(fitted: ReportFits, parts: _Collector) -> Section:
+    from bayes_scaling.plotting import plot_held_out_pit
+
     section = Section("Interpolation: PSIS-LOO")
     forms = fitted.loo_forms
     if len(forms) >= 2:
@@ -709,6 +711,11 @@ def _loo_section(fitted: ReportFits, parts: _Collector) -> Section:
             parts.table(section, "loo", fitted.loo, "PSIS-LOO comparison per benchmark.")
         if fitted.loo_failed:
             section.items(list(fitted.loo_failed))
+        pits = {form: np.concatenate([loo_pit(fit) for fit in fitted.at_band[form].values()]) for form in forms}
+        parts.figure(section, "loo_pit", partial(plot_held_out_pit, pits, title="LOO-PIT of the fitted runs"),
+                     "LOO-PIT of every fitted run (ArviZ's PSIS weights; all benchmarks of a form pooled): the "
+                     "ECDF minus the uniform CDF inside the simultaneous band for uniform values. Piled at the "
+                     "ends, the intervals are too narrow inside the data; near the middle, too wide.")
     else:
         section.text(
             f"PSIS-LOO compares two or more direct forms fitted to the same runs; this spec lists "

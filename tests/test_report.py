@@ -185,7 +185,7 @@ def test_sections(report, page):
     assert titles == [page.headings[0][1], *report.sections]
     assert "How far to trust the intervals" in titles  # the measured coverage behind every interval
     assert set(report.figures) == {"bands_power_law", "bands_saturating_power_law", "forest_held_out_error",
-                                   "held_out_pit", "reliability"}
+                                   "held_out_pit", "loo_pit", "reliability"}
 
 
 def test_tables_hold_one_row_per_benchmark(report, page):
