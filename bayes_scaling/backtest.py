@@ -73,7 +73,7 @@ from bayes_scaling.form_error import (
 from bayes_scaling.inference import fit_many, prepare
 from bayes_scaling.laws import get_law, law_inputs
 from bayes_scaling.fits import fitted_compute_range, held_out_frame, interval, law_of, posterior_draws
-from bayes_scaling.logs import bar_disabled, nested, show_progress
+from bayes_scaling.logs import bar_hidden, nested
 
 logger = logging.getLogger(__name__)
 
@@ -298,7 +298,7 @@ def fit_splits(splits, **sampler) -> list[SplitRecord]:
     by_form: dict[str, list] = {}
     for split in splits:
         by_form.setdefault(split[0].form, []).append(split)
-    for form, group in tqdm(by_form.items(), desc="backtest: forms", disable=bar_disabled(show_progress(logger)),
+    for form, group in tqdm(by_form.items(), desc="backtest: forms", disable=bar_hidden(logger),
                             leave=False):
         law = get_law(form)
         inner = [ladder_splits(data) for *_, data in group]

@@ -39,7 +39,7 @@ from tqdm.auto import tqdm
 
 from bayes_scaling.engine import MIN_BATCH, sample_batch
 from bayes_scaling.laws import get_law, raw_inputs, rescale_inputs
-from bayes_scaling.logs import bar_disabled, show_progress
+from bayes_scaling.logs import bar_hidden
 
 logger = logging.getLogger(__name__)
 
@@ -162,7 +162,7 @@ def sbc(
     chunk = chunk or n_sims
     rows, rhats, divergences = [], [], []
     chunks = range(0, n_sims, chunk)
-    for start in tqdm(chunks, desc=f"sbc: {form}", disable=bar_disabled(show_progress(logger)), leave=False):
+    for start in tqdm(chunks, desc=f"sbc: {form}", disable=bar_hidden(logger), leave=False):
         block = list(range(start, min(start + chunk, n_sims)))
         batch = sampler(law, priors, [inputs] * len(block), [ys[i] for i in block], seed=seed + 1 + start,
                         **settings)

@@ -43,7 +43,7 @@ from bayes_scaling.fits import (
     curve_draws, fitted_compute_range, held_out_frame, law_of, posterior_draws, summary_columns,
 )
 from bayes_scaling.inference import fit_many, prepare
-from bayes_scaling.logs import bar_disabled, nested, progress_level, show_progress
+from bayes_scaling.logs import bar_hidden, nested, progress_level
 from bayes_scaling.laws import get_law, law_inputs, raw_inputs
 from bayes_scaling.paper_method import paper_fit
 from bayes_scaling.predict import PROBS, fit_form_error, form_error_shift, predict_held_out
@@ -180,7 +180,7 @@ def evaluate(
         if not np.isfinite(cutoff) or cutoff <= 0:
             raise SpecError(f"option cutoffs: {cutoff!r} is not a positive number of FLOPs")
     rows = []
-    for form in tqdm(forms, desc="evaluate: forms", disable=bar_disabled(show_progress(logger)), leave=False):
+    for form in tqdm(forms, desc="evaluate: forms", disable=bar_hidden(logger), leave=False):
         law = get_law(form)
         splits, skipped = {}, []
         for benchmark in benchmarks:

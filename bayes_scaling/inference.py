@@ -149,10 +149,11 @@ def fit_many(
         law, prior_set, [inputs for _, inputs, _ in prepared], [y for _, _, y in prepared],
         settings.replace(chain_method=settings.resolved_chain_method()), progress=progress_bar,
     )
-    results, failing = [], []
+    results, failing, found = [], [], []
     for index, (data, inputs, y) in enumerate(prepared):
         idata = _to_datatree(samples, index, law, prior_set, settings, data, inputs, y)
         diagnostics = diagnose(idata)
+        found.append(diagnostics)
         idata.attrs["diagnostics"] = diagnostics.to_json()
         idata.attrs["warnings"] = json.dumps(diagnostics.warnings() + data_warnings(law, data))
         if not diagnostics.ok:
@@ -178,10 +179,9 @@ def fit_many(
         for index, idata in zip(failing, again):
             first = json.loads(results[index].attrs["warnings"])
             idata.attrs["retry"] = json.dumps({"first_attempt_warnings": [w["message"] for w in first], **stronger})
-            results[index] = idata
-    for (data, _, _), idata in zip(prepared, results):
+            results[index], found[index] = idata, diagnose(idata)
+    for (data, _, _), idata, diagnostics in zip(prepared, results, found):
         note = " (after a retry)" if "retry" in idata.attrs else ""
-        diagnostics = diagnose(idata)
         # A fit that still fails a check is a warning, unless an outer job reports on it.
         warn = not diagnostics.ok and not is_nested()
         logger.log(logging.WARNING if warn else level, "  %s diagnostics%s: %s", data.label, note, diagnostics)

@@ -59,6 +59,11 @@ def bar_disabled(show: bool | None) -> bool | None:
     return True if show is False else None
 
 
+def bar_hidden(logger: logging.Logger) -> bool | None:
+    """tqdm's ``disable`` for a job's bar: hidden where ``logger`` would not show the job's progress."""
+    return bar_disabled(show_progress(logger))
+
+
 class _CurrentStderr(logging.StreamHandler):
     """A handler that writes to whatever ``sys.stderr`` is when a message comes (tests capture it per test)."""
 

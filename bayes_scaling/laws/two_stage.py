@@ -345,10 +345,8 @@ class TwoStagePaperMethod:
 
     def normalised_accuracy(self, theta: Mapping, inputs: Mapping, chance: float) -> np.ndarray:
         """Through both stages: compute -> predicted loss -> accuracy, as ``Q``."""
-        stage1 = self.loss_curve.curve_fit()
-        loss = np.exp(stage1.predict(theta, inputs))
-        # The link's curve reads only the loss; its start ranges do not matter here.
-        accuracy = self.link.curve_fit(np.array([1.0])).predict(theta, {"loss": loss})
+        loss = np.exp(self.loss_curve.curve_fit().predict(theta, inputs))
+        accuracy = self.link.curve_fit(loss).predict(theta, {"loss": loss})
         return (accuracy - chance) / (1.0 - chance)
 
     def paper_parameters(self, theta: Mapping) -> dict:
