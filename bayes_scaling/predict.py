@@ -94,19 +94,10 @@ def predict(
             raise SpecError(f"option {name}: values must be positive and finite")
     for p in prob:
         check_prob(p)
-    if "compute" in columns:
-        compute = columns["compute"]
-    else:
-        # Laws in (N, D) place their predictions on the compute axis at C = 6 N D.
-        compute = 6.0 * columns["params"] * columns["tokens"]
-
-    inputs = rescale_inputs(columns)
-    draws = posterior_draws(idata)
+    compute = compute_of(columns)
     prior = fit_form_error(idata, form_error)
-    _, largest = fitted_compute_range(idata)
-    beyond = np.log10(compute / largest)
-    shift = form_error_shift(prior, compute, largest, len(draws["sigma"]), seed)
-    curve, new_run = law.accuracy_draws(draws, inputs, chance_of(idata), np.random.default_rng(seed), shift=shift)
+    curve, new_run = predictive_draws(idata, columns, prior, seed)
+    beyond = np.log10(compute / fitted_compute_range(idata)[1])
 
     out = pd.DataFrame({name: values for name, values in columns.items()})
     if "compute" not in out:
@@ -124,6 +115,27 @@ def predict(
     return out
 
 
+def compute_of(columns) -> np.ndarray:
+    """Training compute of raw inputs: ``compute`` itself, or ``C = 6 N D`` for laws in (N, D)."""
+    if "compute" in columns:
+        return np.asarray(columns["compute"], dtype=float)
+    return 6.0 * np.asarray(columns["params"], dtype=float) * np.asarray(columns["tokens"], dtype=float)
+
+
+def predictive_draws(idata, columns, prior, seed: int | Sequence[int] = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Draws (draws, points) in raw accuracy of the mean curve and of a new run at raw inputs ``columns``.
+
+    ``prior`` is the form-error term (:func:`fit_form_error`; None for the
+    parametric law); its distance is counted from the fit's largest run.
+    """
+    law = law_of(idata)
+    draws = posterior_draws(idata)
+    compute = compute_of(columns)
+    shift = form_error_shift(prior, compute, fitted_compute_range(idata)[1], len(draws["sigma"]), seed)
+    return law.accuracy_draws(draws, rescale_inputs({name: columns[name] for name in law.inputs}),
+                              chance_of(idata), np.random.default_rng(seed), shift=shift)
+
+
 def fit_form_error(idata, form_error=None):
     """The form-error term a prediction from ``idata`` uses (``form_error`` as in :func:`predict`)."""
     # A fit whose ladder was backtested on itself carries its updated form error.
@@ -137,7 +149,7 @@ def fit_refusal(idata) -> str | None:
     return refusal(int(idata["observed_data"].sizes["point"]), int(excluded.get("near_chance", 0)))
 
 
-def form_error_shift(prior, compute, largest_fitted: float, n_draws: int, seed: int):
+def form_error_shift(prior, compute, largest_fitted: float, n_draws: int, seed: int | Sequence[int]):
     """Form-error draws (draws, points) at ``compute``, or None without a prior.
 
     Drawn from a generator of their own, so that switching the term on or off
@@ -145,7 +157,8 @@ def form_error_shift(prior, compute, largest_fitted: float, n_draws: int, seed: 
     """
     if prior is None:
         return None
-    return prior.shift_draws(decades_beyond(compute, largest_fitted), n_draws, np.random.default_rng([seed, 1]))
+    return prior.shift_draws(decades_beyond(compute, largest_fitted), n_draws,
+                             np.random.default_rng([*np.ravel(seed), 1]))
 
 
 def predict_held_out(idata, prob: Sequence[float] = PROBS, seed: int = 0, form_error=None) -> pd.DataFrame:
