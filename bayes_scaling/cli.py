@@ -148,6 +148,30 @@ def build_parser() -> argparse.ArgumentParser:
                           help="write the prior learned on every data set as the package's default form-error prior")
     _add_sampler(backtest)
 
+    design = commands.add_parser(
+        "design", help="which run to train next: expected width of a target's interval after each candidate run")
+    _add_data(design)
+    design.add_argument("--form", help="law (default power_law)")
+    target = design.add_argument_group("target and question")
+    target.add_argument("--target-compute", type=float, help="the target's training FLOPs")
+    target.add_argument("--target-params", type=float, help="the target's parameters (with --target-tokens)")
+    target.add_argument("--target-tokens", type=float, help="the target's training tokens")
+    target.add_argument("--target-k", type=float, help="the target's samples per problem (pass@k)")
+    target.add_argument("--threshold", type=float, help="the question: will the target's accuracy exceed this?")
+    target.add_argument("--confidence", type=float, default=0.9,
+                        help="probability at which the answer is yes (or no, at 1 - it; default 0.9)")
+    target.add_argument("--prob", type=float, default=0.9, help="the target interval's probability (default 0.9)")
+    choices = design.add_argument_group("candidates")
+    choices.add_argument("--candidates", type=Path,
+                         help="CSV of candidate runs: params,tokens (or flops) per row, k for pass@k, optional label "
+                              "(default: a grid from the ladder's median run to half the target's compute)")
+    choices.add_argument("--budget", type=float,
+                         help="most FLOPs (samples per problem for pass@k) to spend; pairs are designed when two fit")
+    choices.add_argument("--no-pairs", action="store_true", help="design single runs only")
+    choices.add_argument("--n-outcomes", type=int, default=16, help="simulated outcomes per candidate (default 16)")
+    design.add_argument("--out", type=Path, help="write design.csv, current.csv and design.png|pdf here")
+    _add_sampler(design)
+
     demo = commands.add_parser("demo", help="the direct law on the bundled DCLM ladder, end to end")
     demo.add_argument("--out", type=Path, default=Path("bayes_scaling_output/demo"), help="output folder")
     _add_sampler(demo)
@@ -421,6 +445,40 @@ def _run_and_report(spec, folder: Path, args, out: _Output) -> int:
     return _strict_check(args, result.fits)
 
 
+def _design(args, out: _Output) -> int:
+    from bayes_scaling.design import design_next_runs, read_candidates
+    from bayes_scaling.plotting import plot_design, save_figure
+
+    given = {"compute": args.target_compute, "params": args.target_params, "tokens": args.target_tokens,
+             "k": args.target_k}
+    target = {name: value for name, value in given.items() if value is not None}
+    if not target:
+        raise BayesScalingError("option --target-compute (or --target-params and --target-tokens) is required")
+    spec = _spec_from_args(args)
+    candidates = read_candidates(args.candidates) if args.candidates else None
+    result = design_next_runs(spec, target, candidates, args.budget, threshold=args.threshold, prob=args.prob,
+                              confidence=args.confidence, n_outcomes=args.n_outcomes,
+                              pairs=False if args.no_pairs else None, seed=spec.seed,
+                              form_error=None if spec.form_error else False)
+    out.line(result.summary())
+    for note in result.notes:
+        out.line(f"note: {note}")
+    out.line()
+    out.table("current", result.current)
+    out.line()
+    out.table("designs", result.designs)
+    out.line(f"\nwidths: mean over {args.n_outcomes} outcomes simulated from the posterior predictive, each refitted "
+             "(width_se: Monte Carlo standard error; suggested: the cheapest design within two paired standard "
+             "errors of the narrowest)")
+    if args.out:
+        args.out.mkdir(parents=True, exist_ok=True)
+        result.designs.to_csv(args.out / "design.csv", index=False)
+        result.current.to_csv(args.out / "current.csv", index=False)
+        paths = save_figure(plot_design(result), args.out / "design")
+        out.line(f"wrote design.csv, current.csv and {', '.join(p.name for p in paths)} to {args.out}/")
+    return 0
+
+
 def _open_fit(path: Path):
     from bayes_scaling.saving import load_fit
 
@@ -496,7 +554,7 @@ def _demo(args, out: _Output) -> int:
 
 _COMMANDS = {"fit": _fit, "demo": _demo, "predict": _predict, "backtest": _backtest, "compare": _compare,
              "evaluate": _evaluate, "groups": _groups, "compute-for": _compute_for, "report": _report,
-             "prior": _prior, "datasets": _datasets, "forms": _forms}
+             "prior": _prior, "datasets": _datasets, "forms": _forms, "design": _design}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -69,7 +69,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from bayes_scaling.errors import SpecError
+from bayes_scaling.errors import DataError, SpecError
 from bayes_scaling.fits import (
     chance_of,
     check_prob,
@@ -136,7 +136,7 @@ class DesignResult:
     designs : pandas.DataFrame
         One row per fit and design (a single run, or a pair when the budget
         allows two): ``benchmark``, ``design``, ``runs`` (1 or 2), ``compute``
-        (largest run's FLOPs), ``cost``, ``expected_width`` and its Monte Carlo
+        (largest run's FLOPs), ``k`` (largest k), ``cost``, ``expected_width`` and its Monte Carlo
         standard error ``width_se``, ``width_low``/``width_high`` (10% and 90%
         of the widths over outcomes), ``reduction`` (today's width minus the
         expected one), ``reduction_per_cost``, ``p_answer_changes`` and
@@ -147,7 +147,7 @@ class DesignResult:
         One row per fit: the target's predictive median and interval today,
         ``width``, ``p_above`` and ``answer``.
     target : dict
-        The target's raw inputs.
+        The target's raw inputs, per fit.
     notes : list of str
         What was dropped (candidates over the budget, pairs not refitted) and how.
     refits : dict
@@ -321,6 +321,37 @@ def candidates_from_table(law, table: pd.DataFrame, runs: pd.DataFrame) -> list[
     return out
 
 
+#: Columns a table of candidates may have.
+CANDIDATE_COLUMNS = ("label", "params", "tokens", "flops", "k")
+
+
+def read_candidates(path) -> pd.DataFrame:
+    """A CSV file of candidate runs (columns among :data:`CANDIDATE_COLUMNS`), checked."""
+    from pathlib import Path
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"option --candidates: no such file: {path}")
+    try:
+        table = pd.read_csv(path, dtype={"label": str})
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise DataError(f"option --candidates: cannot read {path} as CSV: {first_line}") from None
+    unknown = [c for c in table.columns if c not in CANDIDATE_COLUMNS]
+    if unknown:
+        raise DataError(f"option --candidates: unknown column {unknown[0]!r} (expected {', '.join(CANDIDATE_COLUMNS)})")
+    if table.empty:
+        raise DataError(f"option --candidates: {path} has no rows")
+    for column in set(table.columns) - {"label"}:
+        values = pd.to_numeric(table[column], errors="coerce")
+        bad = np.flatnonzero(values.isna() & table[column].notna())
+        if len(bad):
+            raise DataError(f"option --candidates: row {bad[0]}, column {column!r}: {table[column].iloc[bad[0]]!r} "
+                            "is not a number")
+        table[column] = values
+    return table
+
+
 def add_runs(idata, runs: pd.DataFrame) -> ScalingData:
     """A fit's data with ``runs`` (with their ``value``) added to the fitted runs.
 
@@ -439,11 +470,12 @@ def design_next_runs(
         are made first (:func:`bayes_scaling.pipeline.run_spec`).
     target : float or mapping
         The run to predict: a compute, or its inputs (``{"params": 7e9,
-        "tokens": 1.4e11}``; ``{"compute": ..., "k": 100}`` for pass@k).
+        "tokens": 1.4e11}``; ``{"compute": ..., "k": 100}`` for pass@k); or
+        ``{benchmark: target}`` with one per fit.
     candidates : list of Candidate or DataFrame, optional
         Runs that could be trained next (a table: one run per row, ``params``
-        and ``tokens`` or ``flops``, ``k``, an optional ``label``); default
-        :func:`candidate_grid`.
+        and ``tokens`` or ``flops``, ``k``, an optional ``label``), or
+        ``{benchmark: candidates}``; default :func:`candidate_grid`.
     budget : float, optional
         Most cost (training FLOPs; samples per problem for pass@k) to spend:
         candidates above it are dropped (and counted in ``notes``); pairs whose
@@ -486,11 +518,13 @@ def design_next_runs(
     if law.kind != "direct":
         raise SpecError(f"option form: design needs a direct law, not {law.name!r} (a two-stage law predicts "
                         "accuracy through a loss the candidate runs do not have yet)")
-    goal = target_inputs(law, target)
+    goals = {b: target_inputs(law, t) for b, t in _per_fit(target, fits, "target").items()}
+    listed = _per_fit(candidates, fits, "candidates")
     settings = (settings or DESIGN_SETTINGS).replace(seed=seed)
     notes: list[str] = []
     plans, datasets, owners, current_rows, ladders = [], [], [], [], {}
     for benchmark, idata in fits.items():
+        goal = goals[benchmark]
         reason = fit_refusal(idata)
         if reason and goal["compute"] > fitted_compute_range(idata)[1]:
             raise SpecError(f"{benchmark}: extrapolation {reason}")
@@ -499,8 +533,8 @@ def design_next_runs(
         today = target_prediction(idata, goal, prob, threshold=threshold, form_error=form_error, seed=seed)
         if threshold is not None:
             today["answer"] = answer(today["p_above"], confidence)
-        current_rows.append({"benchmark": benchmark, **today})
-        options = _candidates(idata, law, goal, candidates)
+        current_rows.append({"benchmark": benchmark, **{f"target_{k}": v for k, v in goal.items()}, **today})
+        options = _candidates(idata, law, goal, listed[benchmark])
         affordable = [c for c in options if budget is None or c.cost <= budget]
         if len(affordable) < len(options):
             notes.append(f"{benchmark}: {len(options) - len(affordable)} of {len(options)} candidates cost more "
@@ -520,7 +554,7 @@ def design_next_runs(
     rows, kept, widths_of = [], {}, []
     for i, (benchmark, label, chosen) in enumerate(plans):
         batch = refits[i * n_outcomes:(i + 1) * n_outcomes]
-        predictions = [target_prediction(r, goal, prob, threshold=threshold, form_error=form_error, seed=seed)
+        predictions = [target_prediction(r, goals[benchmark], prob, threshold=threshold, form_error=form_error, seed=seed)
                        for r in batch]
         widths = np.array([p["width"] for p in predictions])
         widths_of.append(widths)
@@ -528,7 +562,8 @@ def design_next_runs(
         cost = float(sum(c.cost for c in chosen))
         row = {
             "benchmark": benchmark, "design": label, "runs": len(chosen),
-            "compute": max(c.compute for c in chosen), "cost": cost,
+            "compute": max(c.compute for c in chosen), "k": max(float(c.runs["k"].max()) for c in chosen),
+            "cost": cost,
             "expected_width": widths.mean(), "width_se": widths.std(ddof=1) / np.sqrt(len(widths)),
             "width_low": np.quantile(widths, 0.1), "width_high": np.quantile(widths, 0.9),
             "reduction": today["width"] - widths.mean(),
@@ -546,7 +581,7 @@ def design_next_runs(
     if len(table):
         table = _suggest(table, np.array(widths_of))
     unit = "samples per problem" if "k" in law.inputs else "FLOPs"
-    return DesignResult(table, pd.DataFrame(current_rows), goal, prob, unit, notes, ladders, kept)
+    return DesignResult(table, pd.DataFrame(current_rows), goals, prob, unit, notes, ladders, kept)
 
 
 def _suggest(table: pd.DataFrame, widths: np.ndarray) -> pd.DataFrame:
@@ -593,6 +628,16 @@ def _fits_of(fit_or_spec) -> dict:
     return {str(benchmark): fit_or_spec}
 
 
+def _per_fit(value, fits: Mapping, option: str) -> dict:
+    """``{benchmark: value}``: a mapping keyed by every fit's benchmark is per fit, anything else is shared."""
+    if isinstance(value, Mapping) and value and set(value) == set(fits):
+        return dict(value)
+    if isinstance(value, Mapping) and len(fits) > 1 and set(value) & set(fits):
+        missing = ", ".join(sorted(set(fits) - set(value)))
+        raise SpecError(f"option {option}: given per benchmark but missing {missing}")
+    return dict.fromkeys(fits, value)
+
+
 def _check_priors(idata, priors) -> None:
     """A refit must use the fit's priors: refuse when the fit's differ from the ones given (or the defaults)."""
     from bayes_scaling.inference import repr_prior
@@ -625,18 +670,24 @@ def _pairs(affordable: list[Candidate], budget, pairs, notes: list[str], benchma
     return [(f"{a.label} + {b.label}", [a, b]) for a, b in options]
 
 
-def realised_widths(fits: Mapping, added: Mapping[str, pd.DataFrame], target, *, prob: float = 0.9,
-                    settings: SamplerSettings | None = None, priors=None, form_error=None, seed: int = 0) -> dict:
-    """The target's prediction after really adding runs (with measured ``value``) to each fit, in one engine call.
+def refit_with(fits: Sequence, added: Sequence[pd.DataFrame], settings: SamplerSettings | None = None,
+               priors=None) -> list:
+    """``fits[i]`` refitted with the runs ``added[i]`` (with their measured ``value``), every one in one engine call."""
+    return refit(list(fits), [add_runs(fit, runs) for fit, runs in zip(fits, added)],
+                 settings or DESIGN_SETTINGS, priors)
 
-    ``added[benchmark]`` is a frame of runs (``params``, ``tokens``, ``flops``,
-    ``k``, ``value``); returns ``{benchmark: target_prediction}`` (see
-    :func:`target_prediction`).
+
+def realised(fits: Sequence, added: Sequence[pd.DataFrame], target, *, prob: float = 0.9,
+             threshold: float | None = None, settings: SamplerSettings | None = None, priors=None,
+             form_error=None, seed: int = 0) -> list[dict]:
+    """The target's prediction after really adding runs (with their measured ``value``) to fits, in one engine call.
+
+    ``added[i]`` is a frame of runs (``params``, ``tokens``, ``flops``, ``k``,
+    ``value``) added to ``fits[i]``. Returns one :func:`target_prediction` per
+    fit, with the refit under ``"fit"``: one real outcome of what
+    :func:`design_next_runs` predicts the expectation of.
     """
-    law = law_of(next(iter(fits.values())))
-    goal = target_inputs(law, target)
-    names = list(added)
-    refits = refit([fits[b] for b in names], [add_runs(fits[b], added[b]) for b in names],
-                   (settings or DESIGN_SETTINGS).replace(seed=seed), priors)
-    return {b: target_prediction(r, goal, prob, form_error=form_error, seed=seed) | {"fit": r}
-            for b, r in zip(names, refits)}
+    goal = target_inputs(law_of(fits[0]), target)
+    refits = refit_with(fits, added, (settings or DESIGN_SETTINGS).replace(seed=seed), priors)
+    return [target_prediction(r, goal, prob, threshold=threshold, form_error=form_error, seed=seed) | {"fit": r}
+            for r in refits]

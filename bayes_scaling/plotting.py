@@ -715,3 +715,50 @@ def plot_held_out_pit(pits: Mapping, *, prob: float | None = None, ncols: int | 
     values = {label: np.asarray(v["pit"] if hasattr(v, "columns") else v, dtype=float) for label, v in pits.items()}
     return _pit_grid(values, prob=prob, ncols=ncols, seed=seed, xlabel="PIT of the observed accuracy",
                      title=title or "held-out runs: PIT under the posterior predictive")
+
+
+# ------------------------------------------------------------------ design of the next run
+
+
+def plot_design(result, *, ncols: int | None = None):
+    """Expected width of the target's interval against each candidate's compute, with the current ladder.
+
+    One panel per benchmark of a :class:`~bayes_scaling.design.DesignResult`:
+    each design's expected width (a dot for one run, a triangle for a pair, at
+    its largest run's compute; for pass@k, at its k) with its 10-90% range over
+    simulated outcomes (thin) and two Monte Carlo standard errors (thick); the
+    suggested design ringed; today's width as a dashed line; the ladder's runs
+    as ticks along the bottom and the target as a vertical line.
+    """
+    designs, current = result.designs, result.current.set_index("benchmark")
+    by_k = result.cost_unit != "FLOPs"
+    column = "k" if by_k else "compute"
+    benchmarks = list(current.index)
+    with figure_style():
+        fig, axes, ncols = _grid_of_axes(len(benchmarks), ncols=ncols)
+        for ax, benchmark in zip(axes, benchmarks):
+            rows = designs[designs["benchmark"] == benchmark]
+            for runs, marker, label in ((1, "o", "one more run"), (2, "^", "two more runs")):
+                group = rows[rows["runs"] == runs]
+                if not len(group):
+                    continue
+                x = group[column].to_numpy(float)
+                ax.vlines(x, group["width_low"], group["width_high"], color="C0", lw=0.8, alpha=0.5)
+                ax.errorbar(x, group["expected_width"], yerr=2 * group["width_se"], fmt=marker, ms=4,
+                            color="C0" if runs == 1 else "C1", lw=2, label=label)
+            best = rows[rows["suggested"]]
+            ax.scatter(best[column], best["expected_width"], s=120, facecolors="none", edgecolors="C3", lw=1.5,
+                       label="suggested", zorder=5)
+            ax.axhline(current.loc[benchmark, "width"], color="0.4", ls="--", lw=1, label="today's width")
+            ladder = result.ladders[benchmark][column].to_numpy(float)
+            ax.plot(np.unique(ladder), np.zeros(len(np.unique(ladder))), "|", color="0.2", ms=8, label="ladder runs")
+            ax.axvline(current.loc[benchmark, f"target_{column}"], color="C2", lw=1.2, label="target")
+            ax.set_xscale("log")
+            ax.set_ylim(bottom=0)
+            ax.set_title(benchmark, fontsize=9)
+        tag = f"{100 * result.prob:g}%"
+        _outer_labels(axes, ncols, "k of the added samples" if by_k else "compute of the added run (FLOPs)",
+                      f"expected {tag} interval width")
+        _figure_legend(fig, axes)
+        fig.suptitle(f"width of the target's {tag} predictive interval after one more run", fontsize=10)
+    return fig
