@@ -68,6 +68,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import xarray as xr
 
 from bayes_scaling.errors import DataError, SpecError
 from bayes_scaling.fits import (
@@ -505,7 +506,6 @@ def design_next_runs(
     -------
     DesignResult
     """
-    fits = _fits_of(fit_or_spec)
     check_prob(prob)
     check_prob(confidence)
     if confidence <= 0.5:
@@ -514,10 +514,9 @@ def design_next_runs(
         raise SpecError(f"option n_outcomes: must be an integer >= 2, got {n_outcomes!r}")
     if budget is not None and not (np.isfinite(budget) and budget > 0):
         raise SpecError(f"option budget: must be positive and finite, got {budget!r}")
+    fits = _fits_of(fit_or_spec)
     law = law_of(next(iter(fits.values())))
-    if law.kind != "direct":
-        raise SpecError(f"option form: design needs a direct law, not {law.name!r} (a two-stage law predicts "
-                        "accuracy through a loss the candidate runs do not have yet)")
+    _check_direct(law)
     goals = {b: target_inputs(law, t) for b, t in _per_fit(target, fits, "target").items()}
     listed = _per_fit(candidates, fits, "candidates")
     settings = (settings or DESIGN_SETTINGS).replace(seed=seed)
@@ -616,16 +615,24 @@ def _fits_of(fit_or_spec) -> dict:
     if isinstance(fit_or_spec, (str, Path)):
         fit_or_spec = load_spec(fit_or_spec)
     if isinstance(fit_or_spec, Spec):
+        from bayes_scaling.laws import get_law
         from bayes_scaling.pipeline import run_spec
 
+        _check_direct(get_law(fit_or_spec.form))
         fits = run_spec(fit_or_spec).fits
         if not fits:
             raise SpecError(f"spec {fit_or_spec.name!r}: no benchmark could be fitted")
         return fits
-    if isinstance(fit_or_spec, Mapping):
+    if isinstance(fit_or_spec, Mapping) and not isinstance(fit_or_spec, xr.DataTree):
         return dict(fit_or_spec)
     benchmark = json.loads(fit_or_spec.attrs.get("data", "{}")).get("benchmark", "target")
     return {str(benchmark): fit_or_spec}
+
+
+def _check_direct(law) -> None:
+    if law.kind != "direct":
+        raise SpecError(f"option form: design needs a direct law, not {law.name!r} (a two-stage law predicts "
+                        "accuracy through a loss the candidate runs do not have yet)")
 
 
 def _per_fit(value, fits: Mapping, option: str) -> dict:

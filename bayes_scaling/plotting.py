@@ -750,7 +750,7 @@ def plot_design(result, *, ncols: int | None = None):
             ax.scatter(best[column], best["expected_width"], s=120, facecolors="none", edgecolors="C3", lw=1.5,
                        label="suggested", zorder=5)
             ax.axhline(current.loc[benchmark, "width"], color="0.4", ls="--", lw=1, label="today's width")
-            ladder = result.ladders[benchmark][column].to_numpy(float)
+            ladder = result.ladders[benchmark]["k" if by_k else "flops"].to_numpy(float)
             ax.plot(np.unique(ladder), np.zeros(len(np.unique(ladder))), "|", color="0.2", ms=8, label="ladder runs")
             ax.axvline(current.loc[benchmark, f"target_{column}"], color="C2", lw=1.2, label="target")
             ax.set_xscale("log")
