@@ -40,6 +40,8 @@ _LAZY = {
     "compare_forms": "bayes_scaling.loo",
     "compute_for_accuracy": "bayes_scaling.decisions",
     "compare_groups": "bayes_scaling.decisions",
+    "design_next_runs": "bayes_scaling.design",
+    "plot_design": "bayes_scaling.plotting",
     "best_tpr": "bayes_scaling.decisions",
     "iso_flop": "bayes_scaling.decisions",
     "max_accuracy": "bayes_scaling.fits",

@@ -151,6 +151,10 @@ class DesignResult:
         The target's raw inputs, per fit.
     notes : list of str
         What was dropped (candidates over the budget, pairs not refitted) and how.
+    thresholds : dict
+        The question's threshold per fit (None: no question).
+    ladders : dict
+        The fitted runs of each fit (for the figure).
     refits : dict
         ``(benchmark, design) -> list of refits`` (one per outcome), kept when
         asked for (``keep_refits=True``).
@@ -162,6 +166,7 @@ class DesignResult:
     prob: float
     cost_unit: str
     notes: list[str] = field(default_factory=list)
+    thresholds: dict = field(default_factory=dict)
     ladders: dict = field(default_factory=dict)
     refits: dict = field(default_factory=dict)
 
@@ -176,13 +181,13 @@ class DesignResult:
         for row in self.current.itertuples():
             best = self.designs[(self.designs["benchmark"] == row.benchmark) & self.designs["suggested"]]
             text = f"{row.benchmark}: target {tag} interval [{row.lower:.3f}, {row.upper:.3f}] (width {row.width:.3f})"
-            if "answer" in self.current:
-                text += f", P(above) {row.p_above:.2f}: {row.answer}"
+            if isinstance(getattr(row, "answer", None), str):
+                text += f", P(above {self.thresholds[row.benchmark]:g}) {row.p_above:.2f}: {row.answer}"
             if len(best):
                 b = best.iloc[0]
                 text += (f"; suggested: {b['design']} ({b['cost']:.3g} {self.cost_unit}), expected width "
                          f"{b['expected_width']:.3f} +/- {b['width_se']:.3f}")
-                if "p_answer_changes" in best:
+                if pd.notna(b.get("p_answer_changes", np.nan)):
                     text += f", answer changes with probability {b['p_answer_changes']:.2f}"
             else:
                 text += "; no candidate within the budget"
@@ -481,8 +486,9 @@ def design_next_runs(
         Most cost (training FLOPs; samples per problem for pass@k) to spend:
         candidates above it are dropped (and counted in ``notes``); pairs whose
         total fits in it are designed too.
-    threshold : float, optional
-        The question asked of the target: will its accuracy exceed this?
+    threshold : float or mapping, optional
+        The question asked of the target: will its accuracy exceed this? (Or
+        ``{benchmark: threshold}``.)
     prob : float
         Probability of the target's predictive interval (0.9).
     confidence : float
@@ -518,6 +524,7 @@ def design_next_runs(
     law = law_of(next(iter(fits.values())))
     _check_direct(law)
     goals = {b: target_inputs(law, t) for b, t in _per_fit(target, fits, "target").items()}
+    thresholds = _per_fit(threshold, fits, "threshold")
     listed = _per_fit(candidates, fits, "candidates")
     settings = (settings or DESIGN_SETTINGS).replace(seed=seed)
     notes: list[str] = []
@@ -529,8 +536,9 @@ def design_next_runs(
             raise SpecError(f"{benchmark}: extrapolation {reason}")
         _check_priors(idata, priors)
         ladders[benchmark] = fitted_runs(idata)
-        today = target_prediction(idata, goal, prob, threshold=threshold, form_error=form_error, seed=seed)
-        if threshold is not None:
+        today = target_prediction(idata, goal, prob, threshold=thresholds[benchmark], form_error=form_error,
+                                  seed=seed)
+        if thresholds[benchmark] is not None:
             today["answer"] = answer(today["p_above"], confidence)
         current_rows.append({"benchmark": benchmark, **{f"target_{k}": v for k, v in goal.items()}, **today})
         options = _candidates(idata, law, goal, listed[benchmark])
@@ -553,8 +561,8 @@ def design_next_runs(
     rows, kept, widths_of = [], {}, []
     for i, (benchmark, label, chosen) in enumerate(plans):
         batch = refits[i * n_outcomes:(i + 1) * n_outcomes]
-        predictions = [target_prediction(r, goals[benchmark], prob, threshold=threshold, form_error=form_error, seed=seed)
-                       for r in batch]
+        predictions = [target_prediction(r, goals[benchmark], prob, threshold=thresholds[benchmark],
+                                         form_error=form_error, seed=seed) for r in batch]
         widths = np.array([p["width"] for p in predictions])
         widths_of.append(widths)
         today = next(r for r in current_rows if r["benchmark"] == benchmark)
@@ -568,7 +576,7 @@ def design_next_runs(
             "reduction": today["width"] - widths.mean(),
         }
         row["reduction_per_cost"] = row["reduction"] / cost
-        if threshold is not None:
+        if thresholds[benchmark] is not None:
             above = np.array([p["p_above"] for p in predictions])
             row["expected_p_above"] = above.mean()
             row["p_answer_changes"] = float(np.mean([answer(p, confidence) != today["answer"] for p in above]))
@@ -580,7 +588,7 @@ def design_next_runs(
     if len(table):
         table = _suggest(table, np.array(widths_of))
     unit = "samples per problem" if "k" in law.inputs else "FLOPs"
-    return DesignResult(table, pd.DataFrame(current_rows), goals, prob, unit, notes, ladders, kept)
+    return DesignResult(table, pd.DataFrame(current_rows), goals, prob, unit, notes, thresholds, ladders, kept)
 
 
 def _suggest(table: pd.DataFrame, widths: np.ndarray) -> pd.DataFrame:

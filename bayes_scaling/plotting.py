@@ -751,7 +751,9 @@ def plot_design(result, *, ncols: int | None = None):
                        label="suggested", zorder=5)
             ax.axhline(current.loc[benchmark, "width"], color="0.4", ls="--", lw=1, label="today's width")
             ladder = result.ladders[benchmark]["k" if by_k else "flops"].to_numpy(float)
-            ax.plot(np.unique(ladder), np.zeros(len(np.unique(ladder))), "|", color="0.2", ms=8, label="ladder runs")
+            ladder = np.unique(ladder)
+            ax.plot(ladder, np.full(len(ladder), 0.04), "|", color="C4", ms=10, mew=1.2,
+                    transform=ax.get_xaxis_transform(), label="ladder runs")
             ax.axvline(current.loc[benchmark, f"target_{column}"], color="C2", lw=1.2, label="target")
             ax.set_xscale("log")
             ax.set_ylim(bottom=0)
