@@ -23,7 +23,7 @@ import pytest
 from references import assert_probability_matches_difference
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
-NAMES = ["quickstart", "paper_reproduction", "pass_at_k", "data_mixtures"]
+NAMES = ["quickstart", "paper_reproduction", "pass_at_k", "data_mixtures", "next_run"]
 
 
 # What each notebook must have found, checked on its namespace after the run: a notebook whose
@@ -83,8 +83,23 @@ def _data_mixtures(ns):
         assert_probability_matches_difference(table, better, favoured=+1)
 
 
+def _next_run(ns):
+    result, check, pool = ns["result"], ns["check"], ns["pool"]
+    # Every candidate run between 1e20 FLOPs and the budget designed, one suggested per benchmark.
+    assert sorted(result.designs["design"]) == sorted(pool.index)
+    assert result.designs.groupby("benchmark")["suggested"].sum().eq(1).all()
+    assert (result.designs["cost"] <= ns["budget"]).all()
+    # The real runs: the width obtained after adding each (one real outcome) is within 10% of the design's
+    # expected width (measured in fast mode: ratios 1.00 and 0.99).
+    ratio = check["obtained_width"] / check["predicted_width"]
+    assert np.all(np.abs(ratio - 1.0) < 0.10), ratio
+    # The suggested run leaves a narrower interval than the next run in order of compute.
+    width = check.set_index("policy")["obtained_width"]
+    assert width["suggested"] < width["next in compute"]
+
+
 CHECKS = {"quickstart": _quickstart, "paper_reproduction": _paper_reproduction, "pass_at_k": _pass_at_k,
-          "data_mixtures": _data_mixtures}
+          "data_mixtures": _data_mixtures, "next_run": _next_run}
 
 
 def load(name: str) -> dict:
