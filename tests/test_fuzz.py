@@ -641,6 +641,7 @@ COMMANDS = {
     "compute-for": ["compute-for", "no_such_fit.nc", "--accuracy", "0.7"],
     "predict": ["predict", "no_such_fit.nc", "--compute", "1e22"],
     "backtest": ["backtest"],
+    "design": ["design", "--dataset", "krajewski2025_dclm", "--benchmark", "arc_easy", "--target-compute", "1e22"],
     "demo": ["demo"],
     "prior": ["prior", "power_law"],
     "report": ["report", "models/dclm_power_law.toml"],
