@@ -141,9 +141,12 @@ class DesignResult:
         standard error ``width_se``, ``width_low``/``width_high`` (10% and 90%
         of the widths over outcomes), ``reduction`` (today's width minus the
         expected one), ``reduction_per_cost``, ``p_answer_changes`` and
-        ``expected_p_above`` (with a threshold), ``suggested`` (the design with
-        the largest expected reduction within the budget, per fit), and
-        ``n_failed`` (refits that failed a sampling check).
+        ``expected_p_above`` (with a threshold), ``n_failed`` (refits that
+        failed a sampling check after their retry), ``narrows`` (reduction
+        above two Monte Carlo standard errors), ``gap_to_best``, ``gap_se`` and
+        ``as_good_as_best`` (paired comparison with the narrowest design), and
+        ``suggested`` (per fit, the cheapest design as good as the best; none
+        when no design narrows the interval).
     current : pandas.DataFrame
         One row per fit: the target's predictive median and interval today,
         ``width``, ``p_above`` and ``answer``.
@@ -189,6 +192,8 @@ class DesignResult:
                          f"{b['expected_width']:.3f} +/- {b['width_se']:.3f}")
                 if pd.notna(b.get("p_answer_changes", np.nan)):
                     text += f", answer changes with probability {b['p_answer_changes']:.2f}"
+            elif len(self.designs[self.designs["benchmark"] == row.benchmark]):
+                text += "; no candidate narrows the interval beyond Monte Carlo error"
             else:
                 text += "; no candidate within the budget"
             lines.append(text)
@@ -287,7 +292,12 @@ def _run_candidate(compute: float, tpr: float) -> Candidate:
 def _k_candidates(runs: pd.DataFrame, goal: dict, n: int, ks) -> list[Candidate]:
     models = runs.drop_duplicates("flops")[["params", "tokens", "flops"]].reset_index(drop=True)
     largest = float(runs["k"].max())
-    chosen = np.asarray(ks if ks is not None else largest * 2.0 ** np.arange(1, n + 1), dtype=float)
+    if ks is None:
+        # Doublings of the ladder's largest k, and the target's k when the ladder has not reached it.
+        ks = largest * 2.0 ** np.arange(1, n + 1)
+        if goal.get("k", 0.0) > largest:
+            ks = np.unique(np.append(ks[ks != goal["k"]], goal["k"]))
+    chosen = np.asarray(ks, dtype=float)
     return [Candidate(f"k={k:g} at {len(models)} models", models.assign(k=float(k)), float(k) * len(models))
             for k in chosen]
 
@@ -598,10 +608,15 @@ def _suggest(table: pd.DataFrame, widths: np.ndarray) -> pd.DataFrame:
     bends (common random numbers), so a design is compared with the narrowest
     one by the paired differences of their widths: within two standard errors
     of that difference it is as good, and the cheapest such design is
-    suggested. ``gap_to_best`` and ``gap_se`` are those differences.
+    suggested. ``gap_to_best`` and ``gap_se`` are those differences. A fit
+    none of whose designs narrows today's interval by more than two standard
+    errors of its expected width (``narrows``) gets no suggestion.
     """
-    table = table.assign(gap_to_best=np.nan, gap_se=np.nan, as_good_as_best=False, suggested=False)
+    table = table.assign(gap_to_best=np.nan, gap_se=np.nan, as_good_as_best=False, suggested=False,
+                         narrows=table["reduction"] > 2.0 * table["width_se"])
     for _, group in table.groupby("benchmark"):
+        if not group["narrows"].any():
+            continue  # no candidate narrows the target's interval beyond Monte Carlo error: none is suggested
         best = group["expected_width"].idxmin()
         gaps = widths[group.index] - widths[best]
         gap = gaps.mean(axis=1)

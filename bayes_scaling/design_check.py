@@ -168,7 +168,8 @@ def ladder_backtest(fits: dict, target_runs: dict, *, steps: int = 3, step_budge
     Returns
     -------
     pandas.DataFrame
-        One row per (policy, step, benchmark): the run added and its compute,
+        One row per (policy, step, benchmark): the run added at that step (none
+        when no candidate narrows the interval, or none is left) and its compute,
         compute spent so far, the largest fitted run, the target's interval
         and width, whether it covers the target's measured accuracy, and the
         coverage of the held-out runs beyond the largest fitted one.
@@ -197,9 +198,13 @@ def ladder_backtest(fits: dict, target_runs: dict, *, steps: int = 3, step_budge
             if step == steps:
                 break
             choice = _next_runs(policy, current, pools, targets, step_budget, n_outcomes, settings, seed + step)
+            if not choice:
+                added = dict.fromkeys(fits, None)
+                continue
             refits = refit_with([current[b] for b in choice],
                                 [pd.DataFrame([choice[b]])[["run_id", "params", "tokens", "flops", "k", "value"]]
                                  for b in choice], settings.replace(seed=seed))
+            added = dict.fromkeys(fits, None)
             for b, new in zip(choice, refits):
                 current[b], added[b] = new, choice[b]
                 spent[b] += float(choice[b]["flops"])
@@ -224,4 +229,6 @@ def _next_runs(policy, current, pools, targets, step_budget, n_outcomes, setting
     result = design_next_runs({b: current[b] for b in options}, targets_of, candidates, n_outcomes=n_outcomes,
                               pairs=False, settings=settings, seed=seed)
     suggested = result.suggested().set_index("benchmark")["design"]
-    return {b: pool.set_index("run_id", drop=False).loc[suggested[b]] for b, pool in options.items()}
+    # A benchmark where no run narrows the target's interval beyond Monte Carlo error adds none.
+    return {b: pool.set_index("run_id", drop=False).loc[suggested[b]] for b, pool in options.items()
+            if b in suggested}

@@ -166,3 +166,23 @@ def test_design_command_errors_are_one_line(args, message, capsys):
                  "--max-compute", "1e19", "--num-warmup", "100", "--num-samples", "100", "--quiet", *args])
     err = capsys.readouterr().err
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_suggestion_is_the_cheapest_design_as_good_as_the_best():
+    from bayes_scaling.design import _suggest
+
+    rng = np.random.default_rng(0)
+    base = 0.10 + 0.01 * rng.standard_normal(8)  # outcomes shared by the designs (common random numbers)
+    widths = np.array([base + 0.0001 * rng.standard_normal(8),   # cheap, indistinguishable from the best
+                       base - 0.0001,                             # narrowest, expensive
+                       base + 0.02])                              # clearly wider
+    table = pd.DataFrame({"benchmark": "b", "design": ["cheap", "best", "wide"], "cost": [1.0, 10.0, 0.5],
+                          "expected_width": widths.mean(axis=1),
+                          "width_se": widths.std(axis=1, ddof=1) / np.sqrt(8)})
+    table["reduction"] = 0.2 - table["expected_width"]
+    marked = _suggest(table, widths)
+    assert list(marked["as_good_as_best"]) == [True, True, False]
+    assert list(marked.loc[marked["suggested"], "design"]) == ["cheap"]
+    # Nothing narrows today's interval beyond Monte Carlo error: nothing is suggested.
+    table["reduction"] = 0.0
+    assert not _suggest(table, widths)["suggested"].any()
