@@ -186,3 +186,19 @@ def test_suggestion_is_the_cheapest_design_as_good_as_the_best():
     # Nothing narrows today's interval beyond Monte Carlo error: nothing is suggested.
     table["reduction"] = 0.0
     assert not _suggest(table, widths)["suggested"].any()
+
+
+def test_dclm_backtest_adds_the_suggested_run_and_the_next_in_compute(arc_fit):
+    # The backtest, on a small grid: ARC-Easy fitted on runs <= 1e20 FLOPs, target the 6.8B run,
+    # one step of each policy (the full run: benchmarks/design_check.py).
+    from bayes_scaling.design_check import ladder_backtest
+
+    table = ladder_backtest({"arc_easy": arc_fit}, {"arc_easy": "dclm-046"}, steps=1, n_outcomes=3,
+                            settings=DESIGN_TEST)
+    assert list(table["step"]) == [0, 1, 0, 1]
+    start, design, _, ordered = (row for _, row in table.iterrows())
+    # Compute order adds the next run above 1e20; the design a run within a tenth of the target's compute.
+    assert ordered["added"] == "dclm-028" and 1e20 < design["added_compute"] <= 5.63e21 / 10
+    assert design["width"] <= ordered["width"] < start["width"]
+    assert design["largest_fitted"] == design["added_compute"] and design["spent"] == design["added_compute"]
+    assert table["n_later"].iloc[0] > table["n_later"].iloc[1]
