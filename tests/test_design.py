@@ -202,3 +202,31 @@ def test_dclm_backtest_adds_the_suggested_run_and_the_next_in_compute(arc_fit):
     assert design["width"] <= ordered["width"] < start["width"]
     assert design["largest_fitted"] == design["added_compute"] and design["spent"] == design["added_compute"]
     assert table["n_later"].iloc[0] > table["n_later"].iloc[1]
+
+
+@pytest.mark.slow
+def test_design_of_the_additive_law_and_of_pass_at_k(dclm):
+    # Which TPR to add (additive N/D over the DCLM TPRs) and which k to sample (pass@k on HumanEval):
+    # both designed end to end with one engine call each, on small grids.
+    from bayes_scaling import fit_many, get_law
+
+    additive = get_law("additive_nd").select_data(dclm, "arc_easy", max_compute=1e20)
+    nd_fit = fit_many([additive], "additive_nd", settings=DESIGN_TEST)[0]
+    target = {"params": 7e9, "tokens": 1.4e11}
+    grid = candidate_grid(nd_fit, target, n=2)
+    tprs = sorted({round(c.runs["tokens"].iloc[0] / c.runs["params"].iloc[0]) for c in grid})
+    assert tprs == [10, 20, 40, 80, 160]  # the ladder's TPRs (the target's, 20, among them)
+    result = design_next_runs(nd_fit, target, grid, n_outcomes=2, settings=DESIGN_TEST)
+    assert len(result.designs) == len(grid) == 10 and result.designs["suggested"].sum() <= 1
+    larger = result.designs[result.designs["compute"] == result.designs["compute"].max()]
+    assert (larger["expected_width"] < result.current["width"].iloc[0]).all()
+
+    code = get_law("pass_at_k").select_data(dclm, "humaneval", metric="pass_at_k", tpr=20, max_compute=1e20)
+    k_fit = fit_many([code], "pass_at_k", settings=DESIGN_TEST)[0]
+    listed = candidate_grid(k_fit, {"compute": 5.6e21, "k": 1000}, n=2)
+    # Doublings of the ladder's largest k (128) and the target's k: each sampled at every model.
+    assert [c.runs["k"].iloc[0] for c in listed] == [256, 512, 1000]
+    assert all(len(c.runs) == code.fitted["flops"].nunique() for c in listed)
+    result = design_next_runs(k_fit, {"compute": 5.6e21, "k": 1000}, listed, n_outcomes=2, settings=DESIGN_TEST)
+    assert result.cost_unit == "samples per problem" and len(result.designs) == 3
+    assert np.isfinite(result.designs["expected_width"]).all()
