@@ -98,7 +98,7 @@ REPLICATES = 8
 N_OUTCOMES = 16
 #: Candidates of the default grid (model sizes; times the TPRs for additive_nd).
 N_CANDIDATES = 6
-#: Most pairs refitted when a budget allows two runs (the cheapest pairs of the best singles).
+#: Most pairs designed with all their combinations (beyond it, each candidate with its largest partner).
 MAX_PAIRS = 15
 #: Columns of a run (tidy schema) that a candidate fills in.
 RUN_COLUMNS = ("params", "tokens", "flops", "k")
@@ -689,14 +689,27 @@ def _candidates(idata, law, goal, candidates) -> list[Candidate]:
 
 
 def _pairs(affordable: list[Candidate], budget, pairs, notes: list[str], benchmark: str) -> list:
-    """Pairs of distinct candidates whose total cost fits in the budget (the cheapest :data:`MAX_PAIRS`)."""
+    """Pairs of distinct candidates whose total cost fits in the budget.
+
+    All of them when there are at most :data:`MAX_PAIRS`; otherwise each
+    candidate with the largest other candidate that fits beside it (a pair's
+    form error is set by its larger run, and a run inside the range adds
+    little, so these are the pairs that can compete).
+    """
     if pairs is False or (pairs is None and budget is None):
         return []
     options = [(a, b) for a, b in itertools.combinations(affordable, 2) if budget is None or a.cost + b.cost <= budget]
-    options.sort(key=lambda pair: pair[0].cost + pair[1].cost)
     if len(options) > MAX_PAIRS:
-        notes.append(f"{benchmark}: {len(options)} pairs fit in the budget; the {MAX_PAIRS} cheapest were designed")
-        options = options[:MAX_PAIRS]
+        best = {}
+        for a, b in options:
+            for run, partner in ((a, b), (b, a)):
+                if id(run) not in best or partner.compute > best[id(run)][1].compute:
+                    best[id(run)] = (run, partner)
+        kept = {frozenset((id(a), id(b))): (a, b) for a, b in best.values()}
+        notes.append(f"{benchmark}: {len(options)} pairs fit in the budget; {len(kept)} were designed (each "
+                     "candidate with the largest one that fits beside it)")
+        options = list(kept.values())
+    options.sort(key=lambda pair: pair[0].cost + pair[1].cost)
     return [(f"{a.label} + {b.label}", [a, b]) for a, b in options]
 
 

@@ -232,3 +232,34 @@ def _next_runs(policy, current, pools, targets, step_budget, n_outcomes, setting
     # A benchmark where no run narrows the target's interval beyond Monte Carlo error adds none.
     return {b: pool.set_index("run_id", drop=False).loc[suggested[b]] for b, pool in options.items()
             if b in suggested}
+
+
+def reweighting_khat(fit, candidates: Sequence[Candidate], n_outcomes: int = 16, seed: int = 0) -> pd.DataFrame:
+    """Why the design refits: PSIS's Pareto k of reweighting today's draws by each candidate's simulated outcome.
+
+    Importance reweighting would weight draw ``s`` by ``p(y_c | theta_s)``, the
+    likelihood the refit gives the new run (inside the new fitted range, no
+    form-error term). Pareto k above 0.7 means the weights cannot be trusted
+    (Vehtari et al. 2024). Returns per candidate the median k over outcomes and
+    the share of outcomes above 0.7.
+    """
+    from arviz_stats.base import array_stats
+
+    from bayes_scaling.design import simulate_outcomes
+    from bayes_scaling.fits import chance_of, law_of, posterior_draws
+
+    law = law_of(fit)
+    draws = posterior_draws(fit)
+    rows = []
+    for candidate in candidates:
+        outcomes = simulate_outcomes(fit, candidate.runs, n_outcomes, seed)
+        inputs = rescale_inputs({name: candidate.runs["flops" if name == "compute" else name].to_numpy(float)
+                                 for name in law.inputs})
+        khat = []
+        for outcome in outcomes:
+            z = law.transform.forward(outcome, chance_of(fit))
+            log_weights = law.predictive_log_density(draws, inputs, z, None).sum(axis=1)
+            khat.append(float(array_stats.psislw(log_weights)[1]))
+        rows.append({"design": candidate.label, "compute": candidate.compute, "median_khat": np.median(khat),
+                     "share_above_0.7": float(np.mean(np.asarray(khat) > 0.7))})
+    return pd.DataFrame(rows)

@@ -32,7 +32,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from bayes_scaling.design_check import ladder_backtest, simulated_study
+from bayes_scaling.design import candidate_grid
+from bayes_scaling.design_check import ladder_backtest, reweighting_khat, simulated_study
 from bayes_scaling.pipeline import run_spec
 from bayes_scaling.specs import load_spec
 
@@ -57,11 +58,24 @@ def study(args) -> None:
         result.table.to_csv(args.out / "design_study.csv", index=False)
 
 
-def backtest(args) -> None:
-    start = time.perf_counter()
+def dclm_fits(args) -> dict:
     spec = replace(load_spec("models/dclm_power_law.toml"), benchmarks=tuple(args.benchmarks.split(",")),
                    max_compute=args.cutoff)
-    fits = run_spec(spec).fits
+    return run_spec(spec).fits
+
+
+def weights(args, fits) -> None:
+    print("\nwhy refit: Pareto k of reweighting today's draws by one simulated outcome (16 per candidate; "
+          "the default grid for a 7B target at TPR 20; k > 0.7: weights not to be trusted)")
+    for benchmark, fit in fits.items():
+        grid = candidate_grid(fit, {"params": 7e9, "tokens": 1.4e11})
+        table = reweighting_khat(fit, grid, n_outcomes=16, seed=args.seed)
+        print(benchmark)
+        print(table.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
+
+
+def backtest(args, fits) -> None:
+    start = time.perf_counter()
     table = ladder_backtest(fits, dict.fromkeys(fits, TARGET_RUN), steps=args.steps, n_outcomes=args.outcomes,
                             seed=args.seed)
     print(f"\nDCLM backtest: {len(fits)} benchmarks fitted on TPR-20 runs <= {args.cutoff:.0e} FLOPs, target "
@@ -89,6 +103,7 @@ def main(argv=None):
     parser.add_argument("--steps", type=int, default=3, help="runs added per policy in the backtest")
     parser.add_argument("--skip-study", action="store_true")
     parser.add_argument("--skip-backtest", action="store_true")
+    parser.add_argument("--skip-weights", action="store_true", help="skip the Pareto k of reweighting")
     parser.add_argument("--out", type=Path, help="write design_study.csv and design_backtest.csv here")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
@@ -97,8 +112,12 @@ def main(argv=None):
     pd.set_option("display.width", 200)
     if not args.skip_study:
         study(args)
-    if not args.skip_backtest:
-        backtest(args)
+    if not (args.skip_backtest and args.skip_weights):
+        fits = dclm_fits(args)
+        if not args.skip_weights:
+            weights(args, fits)
+        if not args.skip_backtest:
+            backtest(args, fits)
 
 
 if __name__ == "__main__":

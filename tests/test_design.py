@@ -230,3 +230,19 @@ def test_design_of_the_additive_law_and_of_pass_at_k(dclm):
     result = design_next_runs(k_fit, {"compute": 5.6e21, "k": 1000}, listed, n_outcomes=2, settings=DESIGN_TEST)
     assert result.cost_unit == "samples per problem" and len(result.designs) == 3
     assert np.isfinite(result.designs["expected_width"]).all()
+
+
+def test_pairs_within_the_budget():
+    from bayes_scaling.design import Candidate, _pairs
+
+    listed = [Candidate(f"c{i}", pd.DataFrame({"params": [1.0], "tokens": [1.0], "flops": [10.0**i], "k": [1.0]}),
+                        10.0**i) for i in range(8)]
+    notes = []
+    assert _pairs(listed, None, None, notes, "b") == []  # no budget: single runs unless pairs=True
+    few = _pairs(listed[:5], 1.5e4, None, notes, "b")
+    # Every pair of c0..c4 whose cost fits in 1.5e4 (c4 costs 1e4, so c4 with each of c0..c3, and the rest).
+    assert len(few) == 10 and not notes
+    many = _pairs(listed, 2e7, None, notes, "b")
+    # 28 pairs fit: beyond MAX_PAIRS, each candidate with its largest partner (c7, and c7 with c6).
+    assert sorted(label for label, _ in many) == sorted([f"c{i} + c7" for i in range(6)] + ["c7 + c6"])
+    assert "28 pairs fit in the budget; 7 were designed" in notes[0]
