@@ -510,7 +510,8 @@ def design_next_runs(
     settings : SamplerSettings, optional
         Settings of the refits (default :data:`DESIGN_SETTINGS`, seeded by ``seed``).
     priors : mapping, optional
-        The priors the fits used, when not the law's defaults.
+        The priors the fits used, when not the law's defaults (a spec's own
+        priors are used for its fits).
     form_error : None, bool or FormErrorPrior
         As in :func:`bayes_scaling.predict.predict`.
     seed : int
@@ -530,7 +531,8 @@ def design_next_runs(
         raise SpecError(f"option n_outcomes: must be an integer >= 2, got {n_outcomes!r}")
     if budget is not None and not (np.isfinite(budget) and budget > 0):
         raise SpecError(f"option budget: must be positive and finite, got {budget!r}")
-    fits = _fits_of(fit_or_spec)
+    fits, spec_priors = _fits_of(fit_or_spec)
+    priors = spec_priors if priors is None else priors
     law = law_of(next(iter(fits.values())))
     _check_direct(law)
     goals = {b: target_inputs(law, t) for b, t in _per_fit(target, fits, "target").items()}
@@ -629,8 +631,8 @@ def _suggest(table: pd.DataFrame, widths: np.ndarray) -> pd.DataFrame:
     return table
 
 
-def _fits_of(fit_or_spec) -> dict:
-    """``{benchmark: fit}`` from a fit, a mapping of fits, a Spec or a spec's path."""
+def _fits_of(fit_or_spec) -> tuple[dict, dict | None]:
+    """``{benchmark: fit}`` from a fit, a mapping of fits, a Spec or a spec's path; and a spec's priors."""
     from pathlib import Path
 
     from bayes_scaling.specs import Spec, load_spec
@@ -645,11 +647,11 @@ def _fits_of(fit_or_spec) -> dict:
         fits = run_spec(fit_or_spec).fits
         if not fits:
             raise SpecError(f"spec {fit_or_spec.name!r}: no benchmark could be fitted")
-        return fits
+        return fits, fit_or_spec.prior_distributions() or None
     if isinstance(fit_or_spec, Mapping) and not isinstance(fit_or_spec, xr.DataTree):
-        return dict(fit_or_spec)
+        return dict(fit_or_spec), None
     benchmark = json.loads(fit_or_spec.attrs.get("data", "{}")).get("benchmark", "target")
-    return {str(benchmark): fit_or_spec}
+    return {str(benchmark): fit_or_spec}, None
 
 
 def _check_direct(law) -> None:

@@ -246,3 +246,14 @@ def test_pairs_within_the_budget():
     # 28 pairs fit: beyond MAX_PAIRS, each candidate with its largest partner (c7, and c7 with c6).
     assert sorted(label for label, _ in many) == sorted([f"c{i} + c7" for i in range(6)] + ["c7 + c6"])
     assert "28 pairs fit in the budget; 7 were designed" in notes[0]
+
+
+def test_refits_use_the_fits_priors(dclm):
+    import numpyro.distributions as dist
+
+    from bayes_scaling import fit, select
+
+    custom = fit(select(dclm, "arc_easy", tpr=20, max_compute=1e20), priors={"alpha": dist.HalfNormal(0.3)},
+                 settings=DESIGN_TEST)
+    with pytest.raises(SpecError, match="the fit used other priors for alpha; pass them as priors="):
+        design_next_runs(custom, 1e22, n_outcomes=2)
