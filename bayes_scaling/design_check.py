@@ -170,8 +170,8 @@ def ladder_backtest(fits: dict, target_runs: dict, *, steps: int = 3, step_budge
     pandas.DataFrame
         One row per (policy, step, benchmark): the run added at that step (none
         when no candidate narrows the interval, or none is left) and its compute,
-        compute spent so far, the largest fitted run, the target's interval
-        and width, whether it covers the target's measured accuracy, and the
+        compute spent so far, the largest fitted run, the width the design
+        predicted for the run it suggested, the target's interval and width, whether it covers the target's measured accuracy, and the
         coverage of the held-out runs beyond the largest fitted one.
     """
     settings = settings or DESIGN_SETTINGS
@@ -191,7 +191,9 @@ def ladder_backtest(fits: dict, target_runs: dict, *, steps: int = 3, step_budge
                 rows.append({"policy": policy, "step": step, "benchmark": b,
                              "added": "" if added[b] is None else added[b]["run_id"],
                              "added_compute": np.nan if added[b] is None else float(added[b]["flops"]),
-                             "spent": spent[b], "largest_fitted": largest, "width": today["width"],
+                             "spent": spent[b], "largest_fitted": largest,
+                             "predicted_width": np.nan if added[b] is None else added[b].get("predicted_width", np.nan),
+                             "width": today["width"],
                              "lower": today["lower"], "upper": today["upper"], "target_value": target["value"],
                              "covered": bool(today["lower"] <= target["value"] <= today["upper"]),
                              "later_coverage": later, "n_later": n_later})
@@ -221,17 +223,18 @@ def _next_runs(policy, current, pools, targets, step_budget, n_outcomes, setting
         if len(pool):
             options[b] = pool.reset_index(drop=True)
     if policy == "compute_order":
-        return {b: pool.iloc[0] for b, pool in options.items()}
+        return {b: pool.iloc[0].to_dict() for b, pool in options.items()}
     candidates = {b: [Candidate(row["run_id"], pool.iloc[[i]][["params", "tokens", "flops", "k"]].reset_index(drop=True),
                                 float(row["flops"])) for i, row in pool.iterrows()]
                   for b, pool in options.items()}
     targets_of = {b: {"compute": targets[b]["flops"]} for b in options}
     result = design_next_runs({b: current[b] for b in options}, targets_of, candidates, n_outcomes=n_outcomes,
                               pairs=False, settings=settings, seed=seed)
-    suggested = result.suggested().set_index("benchmark")["design"]
+    suggested = result.suggested().set_index("benchmark")
     # A benchmark where no run narrows the target's interval beyond Monte Carlo error adds none.
-    return {b: pool.set_index("run_id", drop=False).loc[suggested[b]] for b, pool in options.items()
-            if b in suggested}
+    return {b: pool.set_index("run_id", drop=False).loc[suggested.loc[b, "design"]].to_dict()
+            | {"predicted_width": suggested.loc[b, "expected_width"]}
+            for b, pool in options.items() if b in suggested.index}
 
 
 def reweighting_khat(fit, candidates: Sequence[Candidate], n_outcomes: int = 16, seed: int = 0) -> pd.DataFrame:

@@ -88,8 +88,12 @@ def backtest(args, fits) -> None:
     ).reset_index()
     print(summary.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     print("\nper benchmark:")
-    print(table[["policy", "step", "benchmark", "added", "largest_fitted", "width", "lower", "upper", "target_value",
-                 "covered", "later_coverage"]].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    print(table[["policy", "step", "benchmark", "added", "largest_fitted", "predicted_width", "width", "lower",
+                 "upper", "target_value", "covered", "later_coverage"]].to_string(
+        index=False, float_format=lambda v: f"{v:.4g}"))
+    ratio = (table["width"] / table["predicted_width"]).dropna()
+    print(f"obtained / predicted width of the design's runs: median {ratio.median():.3f}, "
+          f"range [{ratio.min():.3f}, {ratio.max():.3f}] over {len(ratio)} added runs")
     if args.out:
         table.to_csv(args.out / "design_backtest.csv", index=False)
 

@@ -202,6 +202,9 @@ def test_dclm_backtest_adds_the_suggested_run_and_the_next_in_compute(arc_fit):
     assert design["width"] <= ordered["width"] < start["width"]
     assert design["largest_fitted"] == design["added_compute"] and design["spent"] == design["added_compute"]
     assert table["n_later"].iloc[0] > table["n_later"].iloc[1]
+    # The width obtained with the run's measured accuracy is the one the design predicted, within 10%.
+    assert abs(design["width"] / design["predicted_width"] - 1.0) < 0.10
+    assert np.isnan(ordered["predicted_width"])
 
 
 @pytest.mark.slow
