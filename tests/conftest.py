@@ -88,7 +88,7 @@ def arc_easy_fit(dclm):
 # ---------------------------------------------------------------- schedule
 # pytest-xdist hands whole files to its processes in collection order: the
 # longest files go first, so that none of them starts last and runs alone.
-LONGEST_FIRST = ["test_notebooks.py", "test_additive_and_pass_at_k.py", "test_compare_and_evaluate.py",
+LONGEST_FIRST = ["test_notebooks.py", "test_additive_and_pass_at_k.py", "test_compare_and_evaluate.py", "test_design.py",
                  "test_two_stage.py", "test_engine.py", "test_cli.py", "test_report.py"]
 
 
