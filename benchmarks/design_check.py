@@ -2,9 +2,9 @@
 
 Run from the repository root::
 
-    python benchmarks/design_check.py                   # both parts (about 15 minutes on 2 cores)
-    python benchmarks/design_check.py --skip-backtest   # simulated ladders only
-    python benchmarks/design_check.py --skip-study --benchmarks arc_easy,hellaswag
+    python benchmarks/design_check.py                   # every part (about 12 minutes on 2 cores)
+    python benchmarks/design_check.py --skip-backtest --skip-weights --skip-forms   # simulated ladders only
+    python benchmarks/design_check.py --skip-study --skip-forms --benchmarks arc_easy,hellaswag
 
 1. Simulated ladders with a known truth (:func:`bayes_scaling.design_check.simulated_study`):
    20 runs from 1e18 to 1e20 FLOPs of a power law whose form bends beyond the ladder by a
@@ -32,7 +32,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from bayes_scaling.design import candidate_grid
+from bayes_scaling.design import candidate_grid, design_next_runs
 from bayes_scaling.design_check import ladder_backtest, reweighting_khat, simulated_study
 from bayes_scaling.pipeline import run_spec
 from bayes_scaling.specs import load_spec
@@ -98,6 +98,20 @@ def backtest(args, fits) -> None:
         table.to_csv(args.out / "design_backtest.csv", index=False)
 
 
+def forms(args) -> None:
+    """Which TPR to add (additive N/D) and which k to sample (pass@k), on their DCLM specs' fits."""
+    columns = ["design", "cost", "expected_width", "width_se", "reduction", "narrows", "as_good_as_best",
+               "suggested"]
+    for name, benchmark, target in (("dclm_additive_nd", "arc_easy", {"params": 7e9, "tokens": 1.4e11}),
+                                    ("dclm_pass_at_k", "humaneval", {"compute": 5.6e21, "k": 100})):
+        start = time.perf_counter()
+        spec = replace(load_spec(f"models/{name}.toml"), benchmarks=(benchmark,))
+        result = design_next_runs(spec, target, n_outcomes=args.outcomes, seed=args.seed)
+        print(f"\n{name} ({benchmark}, the spec's cut-off), target {target} ({time.perf_counter() - start:.0f} s)")
+        print(result.summary())
+        print(result.designs[columns].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ladders", type=int, default=12, help="simulated ladders (default 12)")
@@ -108,6 +122,7 @@ def main(argv=None):
     parser.add_argument("--skip-study", action="store_true")
     parser.add_argument("--skip-backtest", action="store_true")
     parser.add_argument("--skip-weights", action="store_true", help="skip the Pareto k of reweighting")
+    parser.add_argument("--skip-forms", action="store_true", help="skip the additive N/D and pass@k designs")
     parser.add_argument("--out", type=Path, help="write design_study.csv and design_backtest.csv here")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
@@ -116,6 +131,8 @@ def main(argv=None):
     pd.set_option("display.width", 200)
     if not args.skip_study:
         study(args)
+    if not args.skip_forms:
+        forms(args)
     if not (args.skip_backtest and args.skip_weights):
         fits = dclm_fits(args)
         if not args.skip_weights:
