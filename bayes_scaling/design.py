@@ -613,9 +613,10 @@ def _suggest(table: pd.DataFrame, widths: np.ndarray) -> pd.DataFrame:
     bends (common random numbers), so a design is compared with the narrowest
     one by the paired differences of their widths: within two standard errors
     of that difference it is as good, and the cheapest such design is
-    suggested. ``gap_to_best`` and ``gap_se`` are those differences. A fit
-    none of whose designs narrows today's interval by more than two standard
-    errors of its expected width (``narrows``) gets no suggestion.
+    suggested, among those that narrow today's interval by more than two
+    standard errors of their expected width (``narrows``); a fit none of
+    whose designs narrows it gets no suggestion. ``gap_to_best`` and
+    ``gap_se`` are the paired differences.
     """
     table = table.assign(gap_to_best=np.nan, gap_se=np.nan, as_good_as_best=False, suggested=False,
                          narrows=table["reduction"] > 2.0 * table["width_se"])
@@ -629,7 +630,8 @@ def _suggest(table: pd.DataFrame, widths: np.ndarray) -> pd.DataFrame:
         table.loc[group.index, "gap_to_best"] = gap
         table.loc[group.index, "gap_se"] = se
         table.loc[group.index, "as_good_as_best"] = gap <= 2.0 * se
-        tied = table.loc[group.index][table.loc[group.index, "as_good_as_best"]]
+        rows = table.loc[group.index]
+        tied = rows[rows["as_good_as_best"] & rows["narrows"]]
         table.loc[tied.sort_values(["cost", "expected_width"]).index[0], "suggested"] = True
     return table
 

@@ -183,6 +183,9 @@ def test_suggestion_is_the_cheapest_design_as_good_as_the_best():
     marked = _suggest(table, widths)
     assert list(marked["as_good_as_best"]) == [True, True, False]
     assert list(marked.loc[marked["suggested"], "design"]) == ["cheap"]
+    # The cheap design does not narrow today's interval beyond Monte Carlo error: the best one is suggested.
+    table["reduction"] = [0.0, 0.1, 0.1]
+    assert list(_suggest(table, widths).loc[lambda t: t["suggested"], "design"]) == ["best"]
     # Nothing narrows today's interval beyond Monte Carlo error: nothing is suggested.
     table["reduction"] = 0.0
     assert not _suggest(table, widths)["suggested"].any()
