@@ -632,7 +632,9 @@ def _suggest(table: pd.DataFrame, widths: np.ndarray) -> pd.DataFrame:
         table.loc[group.index, "as_good_as_best"] = gap <= 2.0 * se
         rows = table.loc[group.index]
         tied = rows[rows["as_good_as_best"] & rows["narrows"]]
-        table.loc[tied.sort_values(["cost", "expected_width"]).index[0], "suggested"] = True
+        # Cheapest first; equal costs (up to rounding: a grid spends the same FLOPs at every TPR) go to the narrower.
+        order = tied.assign(rounded=np.round(np.log10(tied["cost"]), 9)).sort_values(["rounded", "expected_width"])
+        table.loc[order.index[0], "suggested"] = True
     return table
 
 

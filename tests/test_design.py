@@ -186,6 +186,10 @@ def test_suggestion_is_the_cheapest_design_as_good_as_the_best():
     # The cheap design does not narrow today's interval beyond Monte Carlo error: the best one is suggested.
     table["reduction"] = [0.0, 0.1, 0.1]
     assert list(_suggest(table, widths).loc[lambda t: t["suggested"], "design"]) == ["best"]
+    # Equal costs up to rounding (one compute at several TPRs): the narrower of the two.
+    table["reduction"] = 0.1
+    table["cost"] = [10.0, 10.0 * (1 + 1e-15), 0.5]
+    assert list(_suggest(table, widths).loc[lambda t: t["suggested"], "design"]) == ["best"]
     # Nothing narrows today's interval beyond Monte Carlo error: nothing is suggested.
     table["reduction"] = 0.0
     assert not _suggest(table, widths)["suggested"].any()
