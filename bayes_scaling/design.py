@@ -91,9 +91,9 @@ from bayes_scaling.settings import SamplerSettings
 
 logger = logging.getLogger(__name__)
 
-#: Sampler settings of the refits: lighter than a headline fit's (2 x 500 draws
-#: give the 5% and 95% quantiles of the target to about 2% of the interval's width,
-#: and the mean over outcomes averages that further).
+#: Sampler settings of the refits: lighter than a headline fit's, since each refit's
+#: sampling error in the target's width is averaged over the outcomes (``width_se``
+#: reports what is left of it and of the outcomes' spread).
 DESIGN_SETTINGS = SamplerSettings(num_warmup=500, num_samples=500, num_chains=2)
 #: Predictive draws (noise and form-error bend) per posterior draw in a target's interval.
 REPLICATES = 8
@@ -103,8 +103,6 @@ N_OUTCOMES = 16
 N_CANDIDATES = 6
 #: Most pairs designed with all their combinations (beyond it, each candidate with its largest partner).
 MAX_PAIRS = 15
-#: Columns of a run (tidy schema) that a candidate fills in.
-RUN_COLUMNS = ("params", "tokens", "flops", "k")
 
 
 @dataclass(frozen=True)
@@ -144,15 +142,16 @@ class DesignResult:
         standard error ``width_se``, ``width_low``/``width_high`` (10% and 90%
         of the widths over outcomes), ``reduction`` (today's width minus the
         expected one), ``reduction_per_cost``, ``p_answer_changes`` and
-        ``expected_p_above`` (with a threshold), ``n_failed`` (refits that
-        failed a sampling check after their retry), ``narrows`` (reduction
+        ``expected_p_above`` (with a threshold), the refits' diagnostics
+        (largest R-hat, smallest bulk ESS, divergences summed, and ``n_failed``:
+        refits that failed a sampling check after their retry), ``narrows`` (reduction
         above two Monte Carlo standard errors), ``gap_to_best``, ``gap_se`` and
         ``as_good_as_best`` (paired comparison with the narrowest design), and
         ``suggested`` (per fit, the cheapest design as good as the best; none
         when no design narrows the interval).
     current : pandas.DataFrame
         One row per fit: the target's predictive median and interval today,
-        ``width``, ``p_above`` and ``answer``.
+        ``width``, ``p_above`` and ``answer``, and the fit's diagnostics.
     target : dict
         The target's raw inputs, per fit.
     notes : list of str
@@ -555,7 +554,9 @@ def design_next_runs(
                                   seed=seed)
         if thresholds[benchmark] is not None:
             today["answer"] = answer(today["p_above"], confidence)
-        current_rows.append({"benchmark": benchmark, **{f"target_{k}": v for k, v in goal.items()}, **today})
+        checks = json.loads(idata.attrs["diagnostics"]) if "diagnostics" in idata.attrs else {}
+        current_rows.append({"benchmark": benchmark, **{f"target_{k}": v for k, v in goal.items()}, **today,
+                             **{key: checks.get(key, np.nan) for key in ("max_rhat", "min_ess_bulk", "n_divergent")}})
         options = _candidates(idata, law, goal, listed[benchmark])
         affordable = [c for c in options if budget is None or c.cost <= budget]
         if len(affordable) < len(options):
@@ -595,7 +596,10 @@ def design_next_runs(
             above = np.array([p["p_above"] for p in predictions])
             row["expected_p_above"] = above.mean()
             row["p_answer_changes"] = float(np.mean([answer(p, confidence) != today["answer"] for p in above]))
-        row["n_failed"] = sum(bool(json.loads(r.attrs.get("warnings", "[]"))) for r in batch)
+        checks = [json.loads(r.attrs["diagnostics"]) for r in batch]
+        row.update(max_rhat=max(c["max_rhat"] for c in checks), min_ess_bulk=min(c["min_ess_bulk"] for c in checks),
+                   n_divergent=sum(c["n_divergent"] for c in checks),
+                   n_failed=sum(bool(json.loads(r.attrs.get("warnings", "[]"))) for r in batch))
         rows.append(row)
         if keep_refits:
             kept[(benchmark, label)] = batch

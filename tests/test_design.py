@@ -73,6 +73,10 @@ def test_design_of_a_dclm_fit_with_a_budget_and_a_question(arc_fit):
     assert {"expected_width", "width_se", "reduction_per_cost", "p_answer_changes", "expected_p_above"} <= set(
         result.designs.columns)
     assert result.current["answer"].iloc[0] in {"yes", "no", "unsure"}
+    # No result without its diagnostics: today's fit's and the refits'.
+    assert {"max_rhat", "min_ess_bulk", "n_divergent"} <= set(result.current.columns)
+    assert {"max_rhat", "min_ess_bulk", "n_divergent", "n_failed"} <= set(result.designs.columns)
+    assert (result.designs["max_rhat"] < 1.1).all()
     assert np.all((result.designs["p_answer_changes"] >= 0) & (result.designs["p_answer_changes"] <= 1))
     # Nearer the target, narrower: the largest candidate beats the smallest by far more than its error.
     small, large = singles.sort_values("compute")["expected_width"].iloc[[0, -1]]
