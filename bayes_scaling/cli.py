@@ -149,7 +149,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_sampler(backtest)
 
     design = commands.add_parser(
-        "design", help="which run to train next: expected width of a target's interval after each candidate run")
+        "design", help="which run to train next: expected width of a target's interval after each candidate run",
+        description="The sampler options set today's fits; the refits of each (candidate, simulated outcome) use "
+                    "2 chains x 500 draws after 500 warm-up steps, seeded by --seed.")
     _add_data(design)
     design.add_argument("--form", help="law (default power_law)")
     target = design.add_argument_group("target and question")
@@ -476,7 +478,7 @@ def _design(args, out: _Output) -> int:
         result.current.to_csv(args.out / "current.csv", index=False)
         paths = save_figure(plot_design(result), args.out / "design")
         out.line(f"wrote design.csv, current.csv and {', '.join(p.name for p in paths)} to {args.out}/")
-    return 0
+    return _strict_check(args, result.fits)
 
 
 def _open_fit(path: Path):

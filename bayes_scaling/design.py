@@ -163,6 +163,8 @@ class DesignResult:
     refits : dict
         ``(benchmark, design) -> list of refits`` (one per outcome), kept when
         asked for (``keep_refits=True``).
+    fits : dict
+        Today's fits, ``{benchmark: fit}``.
     """
 
     designs: pd.DataFrame
@@ -174,6 +176,7 @@ class DesignResult:
     thresholds: dict = field(default_factory=dict)
     ladders: dict = field(default_factory=dict)
     refits: dict = field(default_factory=dict)
+    fits: dict = field(default_factory=dict)
 
     def suggested(self) -> pd.DataFrame:
         """The suggested design of each fit."""
@@ -607,7 +610,7 @@ def design_next_runs(
     if len(table):
         table = _suggest(table, np.array(widths_of))
     unit = "samples per problem" if "k" in law.inputs else "FLOPs"
-    return DesignResult(table, pd.DataFrame(current_rows), goals, prob, unit, notes, thresholds, ladders, kept)
+    return DesignResult(table, pd.DataFrame(current_rows), goals, prob, unit, notes, thresholds, ladders, kept, fits)
 
 
 def _suggest(table: pd.DataFrame, widths: np.ndarray) -> pd.DataFrame:
