@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from bayes_scaling.design import (
-    DESIGN_SETTINGS, Candidate, design_next_runs, fitted_runs, realised, refit_with, target_prediction,
+    DESIGN_SETTINGS, NO_RUNS, Candidate, design_next_runs, fitted_runs, realised, refit_with, target_prediction,
 )
 from bayes_scaling.fits import held_out_frame
 from bayes_scaling.form_error import FormErrorPrior, decades_beyond
@@ -175,9 +175,11 @@ def ladder_backtest(fits: dict, target_runs: dict, *, steps: int = 3, step_budge
         coverage of the held-out runs beyond the largest fitted one.
     """
     settings = settings or DESIGN_SETTINGS
+    # Every step's interval from fits with the same sampler: today's ladder refitted as the added runs will be.
+    start = dict(zip(fits, refit_with(list(fits.values()), [NO_RUNS] * len(fits), settings.replace(seed=seed))))
     rows = []
     for policy in ("design", "compute_order"):
-        current = dict(fits)
+        current = dict(start)
         pools = {b: held_out_frame(f) for b, f in fits.items()}
         targets = {b: pools[b].set_index("run_id").loc[target_runs[b]] for b in fits}
         spent = dict.fromkeys(fits, 0.0)

@@ -184,6 +184,7 @@ def test_suggestion_is_the_cheapest_design_as_good_as_the_best():
                           "expected_width": widths.mean(axis=1),
                           "width_se": widths.std(axis=1, ddof=1) / np.sqrt(8)})
     table["reduction"] = 0.2 - table["expected_width"]
+    table["reduction_se"] = table["width_se"]
     marked = _suggest(table, widths)
     assert list(marked["as_good_as_best"]) == [True, True, False]
     assert list(marked.loc[marked["suggested"], "design"]) == ["cheap"]
