@@ -99,16 +99,22 @@ def backtest(args, fits) -> None:
 
 
 def forms(args) -> None:
-    """Which TPR to add (additive N/D) and which k to sample (pass@k), on their DCLM specs' fits."""
-    columns = ["design", "cost", "expected_width", "width_se", "reduction", "narrows", "as_good_as_best",
-               "suggested"]
-    for name, benchmark, target in (("dclm_additive_nd", "arc_easy", {"params": 7e9, "tokens": 1.4e11}),
+    """The default grids: the power law (the backtest's ladder), which TPR to add (additive N/D) and which k to
+    sample (pass@k), on their DCLM specs' fits; today's width beside the refitted baseline of the reductions."""
+    columns = ["design", "cost", "expected_width", "width_se", "reduction", "reduction_se", "narrows",
+               "as_good_as_best", "suggested", "max_rhat", "n_failed"]
+    for name, benchmark, target in (("dclm_power_law", "arc_easy", {"params": 7e9, "tokens": 1.4e11}),
+                                    ("dclm_additive_nd", "arc_easy", {"params": 7e9, "tokens": 1.4e11}),
                                     ("dclm_pass_at_k", "humaneval", {"compute": 5.6e21, "k": 100})):
         start = time.perf_counter()
         spec = replace(load_spec(f"models/{name}.toml"), benchmarks=(benchmark,))
+        if name == "dclm_power_law":
+            spec = replace(spec, max_compute=args.cutoff)  # the ladder of the backtest
         result = design_next_runs(spec, target, n_outcomes=args.outcomes, seed=args.seed)
         print(f"\n{name} ({benchmark}, the spec's cut-off), target {target} ({time.perf_counter() - start:.0f} s)")
         print(result.summary())
+        print(result.current[["benchmark", "width", "refit_width", "refit_width_se", "max_rhat", "min_ess_bulk",
+                              "n_divergent"]].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
         print(result.designs[columns].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
 
 
