@@ -727,7 +727,8 @@ def plot_design(result, *, ncols: int | None = None):
     each design's expected width (a dot for one run, a triangle for a pair, at
     its largest run's compute; for pass@k, at its k) with its 10-90% range over
     simulated outcomes (thin) and two Monte Carlo standard errors (thick); the
-    suggested design ringed; today's width as a dashed line; the ladder's runs
+    suggested design ringed; today's width (today's ladder refitted as the
+    candidates are) as a dashed line; the ladder's runs
     as ticks along the bottom and the target as a vertical line.
     """
     designs, current = result.designs, result.current.set_index("benchmark")
@@ -749,7 +750,9 @@ def plot_design(result, *, ncols: int | None = None):
             best = rows[rows["suggested"]]
             ax.scatter(best[column], best["expected_width"], s=120, facecolors="none", edgecolors="C3", lw=1.5,
                        label="suggested", zorder=5)
-            ax.axhline(current.loc[benchmark, "width"], color="0.4", ls="--", lw=1, label="today's width")
+            # Today's ladder refitted as the candidates are: the baseline the reductions are measured from.
+            today = current.loc[benchmark, "refit_width" if "refit_width" in current else "width"]
+            ax.axhline(today, color="0.4", ls="--", lw=1, label="today's width")
             ladder = result.ladders[benchmark]["k" if by_k else "flops"].to_numpy(float)
             ladder = np.unique(ladder)
             ax.plot(ladder, np.full(len(ladder), 0.04), "|", color="C4", ms=10, mew=1.2,
@@ -762,5 +765,6 @@ def plot_design(result, *, ncols: int | None = None):
         _outer_labels(axes, ncols, "k of the added samples" if by_k else "compute of the added run (FLOPs)",
                       f"expected {tag} interval width")
         _figure_legend(fig, axes)
-        fig.suptitle(f"width of the target's {tag} predictive interval after one more run", fontsize=10)
+        more = "one or two more runs" if (designs["runs"] > 1).any() else "one more run"
+        fig.suptitle(f"width of the target's {tag} predictive interval after {more}", fontsize=10)
     return fig
