@@ -19,7 +19,7 @@ from bayes_scaling.runtime import configure_on_import  # noqa: E402
 configure_on_import()
 
 from bayes_scaling.datasets import DATASETS, load_dataset, read_table  # noqa: E402
-from bayes_scaling.diagnostics import Diagnostics, diagnose  # noqa: E402
+from bayes_scaling.diagnostics import Diagnostics, diagnose, diagnose_fits  # noqa: E402
 from bayes_scaling.inference import fit, fit_many  # noqa: E402
 from bayes_scaling.settings import SamplerSettings  # noqa: E402
 from bayes_scaling.laws import available_laws, get_law  # noqa: E402
@@ -85,6 +85,7 @@ __all__ = [
     "ScalingData",
     "available_laws",
     "diagnose",
+    "diagnose_fits",
     "direct_vs_two_stage",
     "evaluate",
     "fit",

@@ -219,3 +219,23 @@ def diagnose(idata, var_names: list[str] | None = None, *, max_tree_depth: int |
         n_max_tree_depth=int(saturated.sum()),
         max_tree_depth=limit,
     )
+
+
+def diagnose_fits(fits) -> pd.DataFrame:
+    """One row per fit of ``{label: fit}``: R-hat, bulk and tail ESS, divergences, draws, retry and warnings.
+
+    A label that is a tuple (``(form, benchmark)``) is joined with `` / ``.
+    The table every worked example shows before any result of its fits.
+    """
+    rows = []
+    for label, idata in fits.items():
+        found = diagnose(idata)
+        warnings = json.loads(idata.attrs.get("warnings", "[]"))
+        rows.append({
+            "fit": label if isinstance(label, str) else " / ".join(map(str, label)),
+            "max_rhat": round(found.max_rhat, 3), "min_ess_bulk": round(found.min_ess_bulk),
+            "min_ess_tail": round(found.min_ess_tail), "divergences": found.n_divergent, "draws": found.n_draws,
+            "ok": found.ok, "retried": "retry" in idata.attrs,
+            "warnings": "; ".join(w["message"] for w in warnings),
+        })
+    return pd.DataFrame(rows).set_index("fit")

@@ -59,8 +59,6 @@ OUT.mkdir(parents=True, exist_ok=True)
 print(f"fast mode: {FAST}; sampler: {SAMPLER}, retry={RETRY}; files go to {OUT.resolve()}")
 
 # %%
-import json
-
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -75,22 +73,6 @@ GRID = np.geomspace(1e18, 1e24, 61)        # for the plots
 # Where to look for a crossover: from the smallest runs (1e18 FLOPs) to two decades past the largest.
 # Two power laws rising from chance often cross far below any run; such a crossover says nothing.
 SEARCH = (1e18, 1e24)
-
-def diagnostics_table(fits):
-    """One row per fit: R-hat, bulk and tail ESS, divergences, whether it was retried, its warnings."""
-    rows = []
-    for label, idata in fits.items():
-        d = bs.diagnose(idata)
-        warnings = json.loads(idata.attrs.get("warnings", "[]"))
-        rows.append({
-            "fit": label if isinstance(label, str) else " / ".join(map(str, label)),
-            "max_rhat": round(d.max_rhat, 3), "min_ess_bulk": round(d.min_ess_bulk),
-            "min_ess_tail": round(d.min_ess_tail), "divergences": d.n_divergent, "draws": d.n_draws,
-            "ok": d.ok, "retried": "retry" in idata.attrs,
-            "warnings": "; ".join(w["message"] for w in warnings),
-        })
-    return pd.DataFrame(rows).set_index("fit")
-
 
 # %% [markdown]
 # ## C4 against DCLM (Krajewski et al.)
@@ -112,7 +94,7 @@ for data in mixture_data.values():
 # %%
 mixture_fits = dict(zip(mixture_data, bs.fit_many(list(mixture_data.values()), "power_law", seed=0,
                                                   retry=RETRY, **SAMPLER)))
-diagnostics_table(mixture_fits)
+bs.diagnose_fits(mixture_fits)
 
 # %% [markdown]
 # Per benchmark: the posterior probability that DCLM beats C4 at each compute, with the median accuracy of
@@ -173,7 +155,7 @@ for data in gadre_data.values():
     print(data.summary())
 gadre_fits = dict(zip(gadre_data, bs.fit_many(list(gadre_data.values()), "additive_nd", seed=0,
                                               retry=RETRY, **SAMPLER)))
-diagnostics_table(gadre_fits)
+bs.diagnose_fits(gadre_fits)
 
 # %%
 PAIRS = [("rpj", "rw_original"), ("rpj", "c4_original"), ("rw_original", "c4_original")]

@@ -68,7 +68,6 @@ print(f"fast mode: {FAST}; sampler: {SAMPLER}, retry={RETRY}; outcomes per candi
 # updated by the ladder's own backtests). The sampler's diagnostics come first.
 
 # %%
-import numpy as np
 import pandas as pd
 
 import bayes_scaling as bs
@@ -80,10 +79,7 @@ spec_file = Path(bs.__file__).resolve().parents[1] / "models" / "dclm_power_law.
 spec = replace(bs.load_spec(spec_file), benchmarks=BENCHMARKS, max_compute=1e20, retry=RETRY,
                **SAMPLER)
 fits = bs.run_spec(spec).fits
-diagnostics = {b: bs.diagnose(f) for b, f in fits.items()}
-pd.DataFrame({b: {"max_rhat": d.max_rhat, "min_ess_bulk": d.min_ess_bulk, "min_ess_tail": d.min_ess_tail,
-                  "divergences": d.n_divergent, "retried": "retry" in fits[b].attrs}
-              for b, d in diagnostics.items()}).T
+bs.diagnose_fits(fits)
 
 # %% [markdown]
 # The target is the ladder's run `dclm-046` (held out, so unseen by the fits). The question asked of it:

@@ -62,7 +62,6 @@ print(f"fast mode: {FAST}; sampler: {SAMPLER}, retry={RETRY}; files go to {OUT.r
 
 # %%
 import dataclasses
-import json
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -79,22 +78,6 @@ spec = dataclasses.replace(spec, benchmarks=BENCHMARKS or spec.benchmarks, retry
 print(f"benchmarks {', '.join(spec.benchmarks)}; forms {', '.join(spec.evaluated_forms)}; "
       f"cut-offs {', '.join(f'{c:.0e}' for c in spec.evaluated_cutoffs)} FLOPs; loss {spec.loss_benchmark}")
 
-def diagnostics_table(fits):
-    """One row per fit: R-hat, bulk and tail ESS, divergences, whether it was retried, its warnings."""
-    rows = []
-    for label, idata in fits.items():
-        d = bs.diagnose(idata)
-        warnings = json.loads(idata.attrs.get("warnings", "[]"))
-        rows.append({
-            "fit": label if isinstance(label, str) else " / ".join(map(str, label)),
-            "max_rhat": round(d.max_rhat, 3), "min_ess_bulk": round(d.min_ess_bulk),
-            "min_ess_tail": round(d.min_ess_tail), "divergences": d.n_divergent, "draws": d.n_draws,
-            "ok": d.ok, "retried": "retry" in idata.attrs,
-            "warnings": "; ".join(w["message"] for w in warnings),
-        })
-    return pd.DataFrame(rows).set_index("fit")
-
-
 # %% [markdown]
 # ## Extrapolation scores at a rolling origin
 #
@@ -106,7 +89,7 @@ def diagnostics_table(fits):
 
 # %%
 result = run_evaluation(spec)
-diagnostics_table(result.fits)
+bs.diagnose_fits(result.fits)
 
 # %%
 scores = result.scores
@@ -171,7 +154,7 @@ loo_fits = {
     form: dict(zip(loo_benchmarks, bs.fit_many(loo_data, form, seed=0, retry=RETRY, **SAMPLER)))
     for form in LOO_FORMS
 }
-diagnostics_table({(form, b): fit for form, fits in loo_fits.items() for b, fit in fits.items()})
+bs.diagnose_fits({(form, b): fit for form, fits in loo_fits.items() for b, fit in fits.items()})
 
 # %%
 loo_tables = {b: compare_forms({form: loo_fits[form][b] for form in LOO_FORMS}) for b in loo_benchmarks}

@@ -67,8 +67,6 @@ print(f"fast mode: {FAST}; sampler: {SAMPLER}, retry={RETRY}; files go to {OUT.r
 # cut-off, and every `k > 64` by the filter below, so that predictions at unseen `k` can be checked.
 
 # %%
-import json
-
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -90,29 +88,13 @@ datasets["math"] = bs.select(monkeys[monkeys["k"] <= FIT_K], "math", metric="pas
 for data in datasets.values():
     print(data.summary())
 
-def diagnostics_table(fits):
-    """One row per fit: R-hat, bulk and tail ESS, divergences, whether it was retried, its warnings."""
-    rows = []
-    for label, idata in fits.items():
-        d = bs.diagnose(idata)
-        warnings = json.loads(idata.attrs.get("warnings", "[]"))
-        rows.append({
-            "fit": label if isinstance(label, str) else " / ".join(map(str, label)),
-            "max_rhat": round(d.max_rhat, 3), "min_ess_bulk": round(d.min_ess_bulk),
-            "min_ess_tail": round(d.min_ess_tail), "divergences": d.n_divergent, "draws": d.n_draws,
-            "ok": d.ok, "retried": "retry" in idata.attrs,
-            "warnings": "; ".join(w["message"] for w in warnings),
-        })
-    return pd.DataFrame(rows).set_index("fit")
-
-
 # %% [markdown]
 # ## Fit, all benchmarks in one compiled program
 
 # %%
 fits = dict(zip(datasets, bs.fit_many(list(datasets.values()), "pass_at_k", seed=0, retry=RETRY,
                                       **SAMPLER)))
-diagnostics_table(fits)
+bs.diagnose_fits(fits)
 
 # %% [markdown]
 # The paper's coefficients (signed, natural logs, C in FLOPs), posterior median and 90% interval. A

@@ -134,3 +134,14 @@ def test_tree_depth_from_leapfrog_steps():
     # Depth d spans 2**(d-1) to 2**d - 1 steps.
     steps = [1, 2, 3, 4, 7, 8, 511, 512, 1023, 1024]
     np.testing.assert_array_equal(tree_depth(steps), [1, 2, 2, 3, 3, 4, 9, 10, 10, 11])
+
+
+def test_diagnose_fits_tabulates_each_fit(arc_easy_fit):
+    import bayes_scaling as bs
+
+    table = bs.diagnose_fits({"arc_easy": arc_easy_fit, ("power_law", "again"): arc_easy_fit})
+    assert list(table.index) == ["arc_easy", "power_law / again"]
+    found = bs.diagnose(arc_easy_fit)
+    assert table.loc["arc_easy", "divergences"] == found.n_divergent
+    assert table.loc["arc_easy", "max_rhat"] == round(found.max_rhat, 3)
+    assert table.loc["arc_easy", "ok"] == found.ok and table.loc["arc_easy", "draws"] == found.n_draws
