@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import zlib
 
 import numpy as np
 import pandas as pd
@@ -99,17 +98,51 @@ def pytest_collection_modifyitems(config, items):
 
 
 # ------------------------------------------------------------ slow shares
-# `--slow-share=I/N` keeps, of the tests marked slow, those whose node id hashes
-# to I modulo N (zlib.crc32: the same in every process and on every machine, and
-# a test keeps its share when others are added). The N shares partition the slow
-# tests; CI (.ci/run) runs `-m slow` with one share, I from the commit hash.
-# Tests not marked slow are kept.
+# `--slow-share=I/N` keeps, of the tests marked slow, share I of a partition into N
+# shares of about equal time: longest first, each test to the share with the least
+# time so far, by the seconds each took (SLOW_SECONDS; a test not listed counts as
+# DEFAULT_SLOW_SECONDS). The same in every process and on every machine. CI
+# (.ci/run) runs `-m slow` with one share, I from the commit hash. Tests not
+# marked slow are kept.
+
+#: Seconds per slow test: `pytest -m slow --durations=0` on 2 cores with warm caches, 2026-12-07.
+SLOW_SECONDS: dict[str, float] = {
+    "tests/test_calibration.py::test_form_is_calibrated_and_learns_from_data[two_stage]": 212,
+    "tests/test_report.py::test_dclm_report_end_to_end": 138,
+    "tests/test_calibration.py::test_form_is_calibrated_and_learns_from_data[bnsl]": 124,
+    "tests/test_compare_cli.py::test_evaluate_works_for_every_registered_form": 89,
+    "tests/test_saturating_and_bnsl.py::test_bnsl_parameter_recovery": 47,
+    "tests/test_calibration.py::test_form_is_calibrated_and_learns_from_data[saturating_power_law]": 37,
+    "tests/test_compare_cli.py::test_evaluate_headline_spec": 29,
+    "tests/test_design.py::test_design_of_the_additive_law_and_of_pass_at_k": 23,
+    "tests/test_calibration.py::test_form_is_calibrated_and_learns_from_data[additive_nd]": 23,
+    "tests/test_engine.py::test_batched_matches_numpyro_mcmc[two_stage_no_irreducible]": 21,
+    "tests/test_readme_claims.py::test_the_full_demo_prints_the_readme_figures[switch0]": 19,
+    "tests/test_forms_cli.py::test_fit_spec_of_each_form[dclm_two_stage]": 19,
+    "tests/test_engine.py::test_batched_matches_numpyro_mcmc[two_stage_linear]": 16,
+    "tests/test_forms_cli.py::test_fit_spec_of_each_form[dclm_pass_at_k]": 14,
+    "tests/test_readme_claims.py::test_the_full_demo_prints_the_readme_figures[switch1]": 14,
+    "tests/test_engine.py::test_batched_matches_numpyro_mcmc[two_stage]": 13,
+    "tests/test_engine.py::test_batched_matches_numpyro_mcmc[bnsl]": 12,
+    "tests/test_forms_cli.py::test_fit_spec_of_each_form[dclm_bnsl]": 12,
+    "tests/test_engine.py::test_batched_matches_numpyro_mcmc[additive_nd]": 9,
+    "tests/test_engine.py::test_batched_matches_numpyro_mcmc[saturating_power_law]": 7,
+    "tests/test_forms_cli.py::test_fit_spec_of_each_form[dclm_additive_nd]": 7,
+    "tests/test_engine.py::test_batched_matches_numpyro_mcmc[pass_at_k]": 6,
+    "tests/test_forms_cli.py::test_fit_spec_of_each_form[gadre_additive_nd]": 5,
+    "tests/test_forms_cli.py::test_fit_spec_of_each_form[llmonkeys_pass_at_k]": 4,
+    "tests/test_saturating_and_bnsl.py::test_real_fits_converge[bnsl-hellaswag]": 1,
+    "tests/test_saturating_and_bnsl.py::test_real_fits_converge[bnsl-arc_easy]": 1,
+    "tests/test_saturating_and_bnsl.py::test_max_accuracy_is_the_limit_of_the_curve[bnsl]": 1,
+}
+#: What a slow test missing from SLOW_SECONDS counts as.
+DEFAULT_SLOW_SECONDS = 60.0
 
 
 def pytest_addoption(parser):
     parser.addoption("--slow-share", metavar="I/N", default=None,
-                     help="of the tests marked slow, run share I of N (0 <= I < N): those whose "
-                          "crc32(node id) mod N is I")
+                     help="of the tests marked slow, run share I of N (0 <= I < N) of a partition into "
+                          "shares of about equal time")
 
 
 def _slow_share(config) -> tuple[int, int] | None:
@@ -125,9 +158,15 @@ def _slow_share(config) -> tuple[int, int] | None:
     return index, count
 
 
-def slow_share_of(nodeid: str, count: int) -> int:
-    """The share of ``count`` a slow test falls in."""
-    return zlib.crc32(nodeid.encode("utf-8")) % count
+def slow_shares(nodeids, count: int) -> dict[str, int]:
+    """The share of ``count`` each slow test falls in: longest first, to the share with the least time."""
+    totals = [0.0] * count
+    shares = {}
+    for nodeid in sorted(nodeids, key=lambda n: (-SLOW_SECONDS.get(n, DEFAULT_SLOW_SECONDS), n)):
+        share = min(range(count), key=lambda i: (totals[i], i))
+        shares[nodeid] = share
+        totals[share] += SLOW_SECONDS.get(nodeid, DEFAULT_SLOW_SECONDS)
+    return shares
 
 
 def _keep_slow_share(config, items):
@@ -135,9 +174,10 @@ def _keep_slow_share(config, items):
     if share is None:
         return
     index, count = share
+    shares = slow_shares([item.nodeid for item in items if item.get_closest_marker("slow")], count)
     kept, dropped = [], []
     for item in items:
-        outside = item.get_closest_marker("slow") and slow_share_of(item.nodeid, count) != index
+        outside = item.nodeid in shares and shares[item.nodeid] != index
         (dropped if outside else kept).append(item)
     if dropped:
         config.hook.pytest_deselected(items=dropped)
@@ -147,7 +187,7 @@ def _keep_slow_share(config, items):
 def pytest_report_header(config):
     if (share := _slow_share(config)) is not None:
         index, count = share
-        return [f"slow share {index}/{count}: tests marked slow whose crc32(node id) mod {count} is {index}"]
+        return [f"slow share {index}/{count}: share {index} of the slow tests split into {count} of about equal time"]
     return []
 
 
