@@ -83,7 +83,7 @@ from bayes_scaling.fits import (
     posterior_draws,
 )
 from bayes_scaling.form_error import decades_beyond
-from bayes_scaling.laws import rescale_inputs
+from bayes_scaling.laws import raw_inputs, rescale_inputs
 from bayes_scaling.logs import nested, progress_level
 from bayes_scaling.predict import fit_form_error, fit_refusal, predictive_draws
 from bayes_scaling.selection import ScalingData
@@ -293,11 +293,20 @@ def candidate_grid(idata, target, n: int = N_CANDIDATES, *, tprs: Sequence[float
     return [_run_candidate(compute, tpr) for tpr in chosen for compute in computes]
 
 
+def runs_at(compute, tpr: float) -> pd.DataFrame:
+    """Runs (``params``, ``tokens``, ``flops``, ``k`` = 1) spending ``compute`` FLOPs at ``tpr`` tokens per parameter.
+
+    ``C = 6 N D`` with ``D = tpr N``, so ``N = sqrt(C / (6 tpr))``.
+    """
+    compute = np.atleast_1d(np.asarray(compute, dtype=float))
+    params = np.sqrt(compute / (6.0 * tpr))
+    return pd.DataFrame({"params": params, "tokens": tpr * params, "flops": compute, "k": np.ones_like(compute)})
+
+
 def _run_candidate(compute: float, tpr: float) -> Candidate:
-    params = float(np.sqrt(compute / (6.0 * tpr)))
-    tokens = tpr * params
-    runs = pd.DataFrame({"params": [params], "tokens": [tokens], "flops": [6.0 * params * tokens], "k": [1.0]})
-    return Candidate(f"N={params:.3g} D={tokens:.3g} (TPR {tpr:g})", runs, 6.0 * params * tokens)
+    runs = runs_at(compute, tpr)
+    params, tokens = runs["params"].iloc[0], runs["tokens"].iloc[0]
+    return Candidate(f"N={params:.3g} D={tokens:.3g} (TPR {tpr:g})", runs, float(compute))
 
 
 def _k_candidates(runs: pd.DataFrame, goal: dict, n: int, ks) -> list[Candidate]:
@@ -338,8 +347,7 @@ def candidates_from_table(law, table: pd.DataFrame, runs: pd.DataFrame) -> list[
             raise SpecError(f"candidates row {index}: law {law.name!r} needs params and tokens"
                             + ("" if "params" in law.inputs else ", or flops"))
         else:
-            params = float(np.sqrt(flops / (6.0 * ladder_tpr_of(runs))))
-            tokens = flops / (6.0 * params)
+            params, tokens = runs_at(flops, ladder_tpr_of(runs)).loc[0, ["params", "tokens"]]
         if not (flops > 0 and params > 0 and tokens > 0 and np.isfinite(flops)):
             raise SpecError(f"candidates row {index}: params, tokens and flops must be positive and finite")
         label = str(row["label"]) if pd.notna(row.get("label", np.nan)) else f"N={params:.3g} D={tokens:.3g}"
@@ -452,7 +460,7 @@ def simulate_outcomes(idata, runs: pd.DataFrame, n_outcomes: int, seed: int, for
     picked = rng.choice(len(draws["sigma"]), size=n_outcomes, replace=False)
     draws = {name: values[picked] for name, values in draws.items()}
     prior = fit_form_error(idata, form_error)
-    columns = {name: runs[name if name != "compute" else "flops"].to_numpy(float) for name in law.inputs}
+    columns = raw_inputs(law, runs)
     shift = None
     if prior is not None:
         shift = prior.shift_draws(decades_beyond(runs["flops"].to_numpy(float), fitted_compute_range(idata)[1]),

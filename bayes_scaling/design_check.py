@@ -24,11 +24,12 @@ import numpy as np
 import pandas as pd
 
 from bayes_scaling.design import (
-    DESIGN_SETTINGS, NO_RUNS, Candidate, design_next_runs, fitted_runs, realised, refit_with, target_prediction,
+    DESIGN_SETTINGS, NO_RUNS, Candidate, design_next_runs, fitted_runs, realised, refit_with, runs_at,
+    target_prediction,
 )
 from bayes_scaling.fits import held_out_frame
 from bayes_scaling.form_error import FormErrorPrior, decades_beyond
-from bayes_scaling.laws import get_law, rescale_inputs
+from bayes_scaling.laws import get_law, raw_inputs, rescale_inputs
 from bayes_scaling.selection import ScalingData
 from bayes_scaling.settings import SamplerSettings
 
@@ -45,12 +46,6 @@ CANDIDATE_COMPUTE = (3e19, 3e20, 1e21, 3e21)
 TARGET_COMPUTE = 1e22
 
 
-def _runs(compute) -> pd.DataFrame:
-    compute = np.asarray(compute, dtype=float)
-    params = np.sqrt(compute / (6.0 * TPR))
-    return pd.DataFrame({"params": params, "tokens": TPR * params, "flops": compute, "k": np.ones_like(compute)})
-
-
 def truth_values(compute, bend: float, largest: float, rng, truth=TRUTH) -> np.ndarray:
     """Accuracy of runs at ``compute`` under the truth: the law, plus ``bend`` per decade beyond ``largest``, plus noise."""
     law = get_law("power_law")
@@ -61,7 +56,7 @@ def truth_values(compute, bend: float, largest: float, rng, truth=TRUTH) -> np.n
 
 def simulated_ladder(index: int, rng, n_runs: int = 20, truth=TRUTH) -> ScalingData:
     """One simulated ladder of ``n_runs`` runs over :data:`LADDER` at TPR 20, nothing held out."""
-    runs = _runs(np.geomspace(*LADDER, n_runs))
+    runs = runs_at(np.geomspace(*LADDER, n_runs), TPR)
     runs = runs.assign(run_id=[f"sim{index}-{i}" for i in range(n_runs)], chance=CHANCE,
                        value=truth_values(runs["flops"], 0.0, LADDER[1], rng, truth))
     held = runs.iloc[:0]
@@ -116,7 +111,7 @@ def simulated_study(n_ladders: int = 8, *, n_outcomes: int = 8, n_runs: int = 20
     bends = prior.tau_draws(n_ladders, rng) * rng.standard_normal(n_ladders)
     fits = fit_many(ladders, "power_law", settings=settings.replace(seed=seed))
     names = [d.description["benchmark"] for d in ladders]
-    candidates = [Candidate(f"C={c:.0e}", _runs([c]), float(c)) for c in candidate_compute]
+    candidates = [Candidate(f"C={c:.0e}", runs_at(c, TPR), float(c)) for c in candidate_compute]
     design = design_next_runs(dict(zip(names, fits)), {"compute": target}, candidates, n_outcomes=n_outcomes,
                               pairs=False, settings=settings, seed=seed + 1)
     added, keys = [], []
@@ -258,8 +253,7 @@ def reweighting_khat(fit, candidates: Sequence[Candidate], n_outcomes: int = 16,
     rows = []
     for candidate in candidates:
         outcomes = simulate_outcomes(fit, candidate.runs, n_outcomes, seed)
-        inputs = rescale_inputs({name: candidate.runs["flops" if name == "compute" else name].to_numpy(float)
-                                 for name in law.inputs})
+        inputs = rescale_inputs(raw_inputs(law, candidate.runs))
         khat = []
         for outcome in outcomes:
             z = law.transform.forward(outcome, chance_of(fit))

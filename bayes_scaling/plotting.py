@@ -751,8 +751,7 @@ def plot_design(result, *, ncols: int | None = None):
             ax.scatter(best[column], best["expected_width"], s=120, facecolors="none", edgecolors="C3", lw=1.5,
                        label="suggested", zorder=5)
             # Today's ladder refitted as the candidates are: the baseline the reductions are measured from.
-            today = current.loc[benchmark, "refit_width" if "refit_width" in current else "width"]
-            ax.axhline(today, color="0.4", ls="--", lw=1, label="today's width")
+            ax.axhline(current.loc[benchmark, "refit_width"], color="0.4", ls="--", lw=1, label="today's width")
             ladder = result.ladders[benchmark]["k" if by_k else "flops"].to_numpy(float)
             ladder = np.unique(ladder)
             ax.plot(ladder, np.full(len(ladder), 0.04), "|", color="C4", ms=10, mew=1.2,
